@@ -1,0 +1,164 @@
+"""Config plumbing: resolvers, start-up validation and secret redaction."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from econ.errors import ConfigError
+
+SECRET_KEY_PATTERN = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+SECRET_ENV_VARS = ("TOGETHER_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY", "HF_TOKEN")
+REDACTED = "***"
+
+
+def run_name(override_dirname: str, resume: Any = True) -> str:
+    """A filesystem-safe run-dir name for a set of overrides; unique per launch unless resuming."""
+    slug = re.sub(r"[^A-Za-z0-9=,._+-]", "_", override_dirname) or "defaults"
+    if len(slug) > 100:
+        slug = slug[:80] + "-" + hashlib.sha1(slug.encode()).hexdigest()[:10]
+    if str(resume).lower() in ("false", "0", "no"):
+        slug += time.strftime("_%Y-%m-%d_%H-%M-%S")
+    return slug
+
+
+def register_resolvers() -> None:
+    """Make econ's resolvers available to Hydra before it composes a config."""
+    if not OmegaConf.has_resolver("econ_run_name"):
+        OmegaConf.register_new_resolver("econ_run_name", run_name)
+
+
+def _require(condition: bool, key: str, fix: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {fix}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bounds(cfg: DictConfig, key: str, low: float, high: float | None) -> None:
+    value = OmegaConf.select(cfg, key)
+    ok = isinstance(value, (list, ListConfig)) and len(value) == 2
+    _require(ok, f"{key}={value}", "give two numbers [min, max]")
+    lo, hi = float(value[0]), float(value[1])
+    limit = f"[{low}, {high}]" if high is not None else f">= {low}"
+    _require(lo >= low and (high is None or hi <= high), f"{key}={list(value)}", f"keep both within {limit}")
+    _require(lo <= hi, f"{key}={list(value)}", "min must not exceed max")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value a run depends on; raise ConfigError naming the key and the fix."""
+    agents = cfg.agents
+    for key in ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks"):
+        value = agents[key]
+        _require(_is_int(value) and value >= 1, f"agents.{key}={value}", "use a whole number >= 1")
+    for key in ("belief_dim", "entity_dim"):
+        _require(agents[key] % agents.n_heads == 0, f"agents.{key}={agents[key]}",
+                 f"must be divisible by agents.n_heads={agents.n_heads}")
+    _require(0 <= agents.dropout < 1, f"agents.dropout={agents.dropout}", "use a value in [0, 1)")
+    group = agents.group_size
+    _require(group is None or (_is_int(group) and group >= 1), f"agents.group_size={group}",
+             "use null (flat) or a whole number >= 1")
+    _bounds(cfg, "agents.temperature_bounds", 0.0, None)
+    _bounds(cfg, "agents.penalty_bounds", 0.0, 1.0)
+    _require(0 < agents.top_p <= 1, f"agents.top_p={agents.top_p}", "use a value in (0, 1]")
+    for key in ("max_tokens_strategy", "max_tokens_executor", "max_tokens_commitment"):
+        _require(_is_int(agents[key]) and agents[key] >= 1, f"agents.{key}={agents[key]}", "use a whole number >= 1")
+
+    bne = cfg.bne
+    for key in ("max_iterations_train", "max_iterations_infer", "max_rounds"):
+        _require(_is_int(bne[key]) and bne[key] >= 1, f"bne.{key}={bne[key]}", "use a whole number >= 1")
+    _require(bne.threshold > 0, f"bne.threshold={bne.threshold}", "use a positive number")
+
+    reward = cfg.reward
+    alpha = list(reward.alpha_init)
+    _require(len(alpha) == 3 and all(a > 0 for a in alpha), f"reward.alpha_init={alpha}",
+             "give three positive weights [AL, TS, CC]")
+    for key in ("lr", "reg", "lambda_sd", "lambda_m", "lambda_e"):
+        _require(reward[key] >= 0, f"reward.{key}={reward[key]}", "use a value >= 0")
+
+    learner = cfg.learner
+    for key in ("buffer_size", "batch_size", "update_interval"):
+        _require(_is_int(learner[key]) and learner[key] >= 1, f"learner.{key}={learner[key]}", "use a whole number >= 1")
+    _require(0 < learner.gamma <= 1, f"learner.gamma={learner.gamma}", "use a value in (0, 1]")
+    _require(learner.exploration_sigma >= 0, f"learner.exploration_sigma={learner.exploration_sigma}", "use a value >= 0")
+    episodes = learner.max_episodes
+    _require(episodes is None or (_is_int(episodes) and episodes >= 0), f"learner.max_episodes={episodes}",
+             "use null (one pass over the train split) or a whole number >= 0")
+
+    limit = cfg.dataset.limit
+    _require(limit is None or (_is_int(limit) and limit >= 1), f"dataset.limit={limit}",
+             "use null (all problems) or a whole number >= 1")
+    for key in ("max_concurrency", "max_retries"):
+        value = cfg.llm[key]
+        _require(_is_int(value) and value >= (1 if key == "max_concurrency" else 0), f"llm.{key}={value}",
+                 "use a whole number >= 1" if key == "max_concurrency" else "use a whole number >= 0")
+    _reject_secret_values(cfg)
+
+
+def _walk(node: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{prefix}[{index}]")
+    else:
+        yield prefix, node
+
+
+def _reject_secret_values(cfg: DictConfig) -> None:
+    """Keys come from the environment only: a config value would be saved with the run."""
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    for path, value in _walk(plain):
+        name = path.rsplit(".", 1)[-1]
+        if SECRET_KEY_PATTERN.search(name) and not name.endswith("_env") and value not in (None, ""):
+            raise ConfigError(f"{path}: do not put secrets in the config; export the key as an environment variable")
+
+
+def _secret_values() -> list[str]:
+    return [os.environ[name] for name in SECRET_ENV_VARS if len(os.environ.get(name, "")) >= 8]
+
+
+def redact_text(text: str) -> str:
+    """Replace every secret from the environment that appears in text."""
+    for secret in _secret_values():
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redacted_container(cfg: DictConfig) -> dict:
+    """The resolved config as plain data with secret-named keys and secret values masked."""
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+    def scrub(node: Any, name: str = "") -> Any:
+        if isinstance(node, dict):
+            return {key: scrub(value, str(key)) for key, value in node.items()}
+        if isinstance(node, list):
+            return [scrub(value, name) for value in node]
+        if isinstance(node, str):
+            if SECRET_KEY_PATTERN.search(name) and not name.endswith("_env"):
+                return REDACTED
+            return redact_text(node)
+        return node
+
+    return scrub(plain)
+
+
+def save_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
+    """Write config_resolved.yaml and scrub Hydra's own copies of any secret."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create(redacted_container(cfg)), run_dir / "config_resolved.yaml")
+    for saved in (run_dir / ".hydra").glob("*.yaml"):
+        text = saved.read_text()
+        clean = redact_text(text)
+        if clean != text:
+            saved.write_text(clean)

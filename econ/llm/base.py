@@ -1,0 +1,49 @@
+"""The one protocol every LLM backend implements, and the records that cross it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample one completion.
+
+    `repetition_penalty` is econ's backend-neutral penalty strength p in [0, 1]
+    (0 = no penalty). Each backend maps it onto its own parameter so that it can
+    only discourage repetition, never reward it (see each backend's docstring).
+    """
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 0.0
+    max_tokens: int = 256
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One generated answer with what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cached: bool = False
+    attempts: int = 1
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """A chat model reachable by one async call. Backends never retry, cache or count."""
+
+    backend: str  # "local" | "together" | "openai_compatible"
+    model: str
+
+    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion: ...
+
+    async def aclose(self) -> None: ...
