@@ -14,7 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from econ.errors import ConfigError
 
-SECRET_KEY_PATTERN = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
+SECRET_KEY_PATTERN = re.compile(r"(api_?key|(^|_)token$|secret|password)", re.IGNORECASE)
 SECRET_ENV_VARS = ("TOGETHER_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY", "HF_TOKEN")
 REDACTED = "***"
 
