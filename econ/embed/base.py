@@ -1,0 +1,18 @@
+"""The embedder protocol: texts → a (n, dim) float32 tensor of unit vectors."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised vectors; `name` identifies the model (it keys the cache)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> torch.Tensor:  # (n, dim), float32, rows of norm 1
+        ...

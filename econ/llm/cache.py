@@ -1,0 +1,118 @@
+"""Persistent response cache: sqlite in WAL mode, shared safely by threads and processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from econ.errors import ConfigError
+from econ.llm.base import Completion, Message, Sampling
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def open_sqlite(path: str | Path) -> sqlite3.Connection:
+    """A connection usable from any thread (callers serialise), waiting on locks instead of failing.
+
+    WAL lets readers run while one writer writes; busy_timeout makes a second
+    process wait for the write lock rather than raise "database is locked".
+    """
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"llm.cache_path={path}: cannot open the cache ({exc}); point it at a writable file") from None
+    return conn
+
+
+def cache_key(
+    backend: str,
+    model: str,
+    messages: list[Message],
+    sampling: Sampling,
+    sample_index: int = 0,
+    salt: str = "",
+) -> str:
+    """sha256 of the canonical JSON of everything that decides a completion (seed included)."""
+    payload = {
+        "backend": backend,
+        "model": model,
+        "salt": salt,
+        "messages": [dict(m) for m in messages],
+        "sampling": dataclasses.asdict(sampling),
+        "sample_index": int(sample_index),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """Completions by `cache_key`. The first writer of a key wins, so every reader sees one answer.
+
+    One connection per process, guarded by a lock (re-opened after a fork).
+    Calls are short; the async client runs them in a worker thread.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            conn = open_sqlite(self.path)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS completions ("
+                " key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
+                " completion_tokens INTEGER NOT NULL, latency_s REAL NOT NULL, created REAL NOT NULL)"
+            )
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT text, prompt_tokens, completion_tokens, latency_s FROM completions WHERE key = ?", (key,))
+                .fetchone()
+            )
+        if row is None:
+            return None
+        text, prompt_tokens, completion_tokens, latency_s = row
+        return Completion(text, prompt_tokens, completion_tokens, latency_s=latency_s, cached=True, attempts=0)
+
+    def put(self, key: str, completion: Completion) -> None:
+        with self._lock:
+            self._connect().execute(
+                "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    completion.text,
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                    completion.latency_s,
+                    time.time(),
+                ),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._connect().execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None

@@ -1,0 +1,218 @@
+"""LLMClient: cache, bounded concurrency, retries and accounting around any `LLMBackend`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections import Counter
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from econ.errors import ConfigError, EconError, LLMError
+from econ.llm.base import Completion, LLMBackend, Message, Sampling
+from econ.llm.cache import ResponseCache, cache_key
+from econ.llm.faults import Fault
+from econ.llm.usage import UsageTracker
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Wait after failed attempt n ≥ 1: min(max_s, initial_s·2^(n−1) + U(0, initial_s)) (exponential + jitter)."""
+    jitter = (rng or random).uniform(0.0, initial_s)
+    return min(max_s, initial_s * 2 ** (attempt - 1) + jitter)
+
+
+class LLMClient:
+    """The one way the rest of econ talks to an LLM.
+
+    `complete` = cache lookup → (at most `max_concurrency` backend calls in flight)
+    → up to `max_retries` retries of retryable faults → cache store → usage record.
+
+    Retry wait after attempt n: min(retry_max_wait_s, initial·2^(n−1) + U(0, initial)),
+    raised to the server's Retry-After when it sent one (still capped by
+    retry_max_wait_s). An empty completion is retried at once with seed + k, so a
+    seeded, deterministic backend does not return the same empty text again.
+
+    Cache hits cost nothing: they count as `cache_hits`, their tokens under
+    `cached_*_tokens`, not as spent tokens (see `UsageTotals`). The cache key also
+    includes the backend's optional `cache_salt` (settings that change outputs, such
+    as the penalty scale or the server URL).
+
+    Use one event loop for the client's lifetime: the SDKs' HTTP pools belong to it.
+    """
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        cache: ResponseCache | None = None,
+        max_concurrency: int = 4,
+        max_retries: int = 6,
+        retry_max_wait_s: float = 30.0,
+        usage: UsageTracker | None = None,
+        retry_initial_wait_s: float = 1.0,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ConfigError(f"llm.max_concurrency={max_concurrency}: must be >= 1")
+        if max_retries < 0:
+            raise ConfigError(f"llm.max_retries={max_retries}: must be >= 0 (0 = no retries)")
+        if retry_initial_wait_s < 0 or retry_max_wait_s < 0:
+            raise ConfigError("llm.retry_initial_wait_s and llm.retry_max_wait_s must be >= 0")
+        self.backend = backend
+        self.cache = cache
+        self.max_concurrency = int(max_concurrency)
+        self.max_retries = int(max_retries)
+        self.retry_max_wait_s = float(retry_max_wait_s)
+        self.retry_initial_wait_s = float(retry_initial_wait_s)
+        self.usage = usage if usage is not None else UsageTracker()
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend.backend}/{self.backend.model}"
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop not in self._semaphores:
+            self._semaphores = {lp: s for lp, s in self._semaphores.items() if not lp.is_closed()}
+            self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphores[loop]
+
+    async def complete(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        role: str,
+        problem_id: str,
+        sample_index: int = 0,
+    ) -> Completion:
+        """One completion for `messages`; raises LLMError when the call fails for good."""
+        problem_id = str(problem_id)
+        messages = [dict(m) for m in messages]
+        key = None
+        if self.cache is not None:
+            salt = getattr(self.backend, "cache_salt", "")
+            key = cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt)
+            start = time.perf_counter()
+            hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is not None:
+                self.usage.record_cache_hit(role, problem_id, hit.prompt_tokens, hit.completion_tokens)
+                return dataclasses.replace(hit, latency_s=time.perf_counter() - start)
+        async with self._semaphore():
+            completion = await self._call_with_retries(messages, sampling, role, problem_id)
+        if key is not None:
+            await asyncio.to_thread(self.cache.put, key, completion)
+        self.usage.record_call(
+            role, problem_id, completion.prompt_tokens, completion.completion_tokens, completion.latency_s
+        )
+        return completion
+
+    async def _call_with_retries(
+        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str
+    ) -> Completion:
+        faults: Counter = Counter()
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(Fault),
+            before_sleep=lambda state: self._log_retry(state, problem_id, role),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    this_sampling = sampling
+                    if faults["empty"] and sampling.seed is not None:
+                        this_sampling = dataclasses.replace(sampling, seed=sampling.seed + faults["empty"])
+                    try:
+                        completion = await self.backend.complete(messages, this_sampling)
+                    except Fault as fault:
+                        faults[fault.kind] += 1
+                        self.usage.record_fault(role, problem_id, fault.kind, retried=attempts <= self.max_retries)
+                        raise
+        except Fault as fault:
+            self.usage.record_failure(role, problem_id)
+            raise LLMError(
+                f"problem {problem_id} ({role}): {self.label} failed {attempts} attempts, last fault: {fault} "
+                f"— raise llm.max_retries or check the backend"
+            ) from None
+        except EconError:
+            self.usage.record_failure(role, problem_id)
+            raise
+        return dataclasses.replace(completion, attempts=attempts, faults=dict(faults), cached=False)
+
+    def _wait(self, state: RetryCallState) -> float:
+        fault = state.outcome.exception() if state.outcome else None
+        if isinstance(fault, Fault) and fault.kind == "empty":
+            return 0.0
+        wait = backoff_s(state.attempt_number, self.retry_initial_wait_s, self.retry_max_wait_s)
+        if isinstance(fault, Fault) and fault.retry_after_s is not None:
+            wait = max(wait, fault.retry_after_s)
+        return min(wait, self.retry_max_wait_s)
+
+    def _log_retry(self, state: RetryCallState, problem_id: str, role: str) -> None:
+        fault = state.outcome.exception() if state.outcome else None
+        sleep = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "problem %s (%s): %s; retry %d/%d in %.2fs",
+            problem_id, role, fault, state.attempt_number, self.max_retries, sleep,
+        )
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def build_llm_client(model_cfg, llm_cfg, usage: UsageTracker | None = None) -> LLMClient:
+    """An LLMClient from the `model` group (a backend with `_target_`) and the `llm` group.
+
+    `llm.timeout_s` is handed to the backend unless the model config sets its own.
+    Constructor errors (missing key, missing GGUF) surface as their one-line EconError.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    model_cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(model_cfg)
+    llm_cfg = llm_cfg if isinstance(llm_cfg, DictConfig) else OmegaConf.create(llm_cfg)
+    for key in model_cfg:
+        if OmegaConf.is_missing(model_cfg, key):
+            raise ConfigError(f"model.{key} is unset: pass model.{key}=<value> on the command line")
+    overrides = {}
+    if model_cfg.get("timeout_s") is None and llm_cfg.get("timeout_s") is not None:
+        overrides["timeout_s"] = float(llm_cfg.timeout_s)
+    backend = instantiate_config(model_cfg, **overrides)
+    cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.get("cache", False) else None
+    return LLMClient(
+        backend,
+        cache=cache,
+        max_concurrency=int(llm_cfg.get("max_concurrency", 4)),
+        max_retries=int(llm_cfg.get("max_retries", 6)),
+        retry_max_wait_s=float(llm_cfg.get("retry_max_wait_s", 30.0)),
+        retry_initial_wait_s=float(llm_cfg.get("retry_initial_wait_s", 1.0)),
+        usage=usage,
+    )
+
+
+def instantiate_config(cfg, **overrides):
+    """`hydra.utils.instantiate`, but an EconError raised by a constructor surfaces as itself (one line).
+
+    Hydra wraps constructor errors (at every nesting level) in InstantiationException.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(cfg, **overrides)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while isinstance(cause, InstantiationException):
+            cause = cause.__cause__
+        if isinstance(cause, EconError):
+            raise cause from None
+        raise

@@ -1,0 +1,100 @@
+"""Together AI backend through the `together` SDK (AsyncTogether), SDK retries off."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from econ.errors import ConfigError
+from econ.llm.base import Completion, Message, Sampling
+from econ.llm.faults import chat_response_parts, read_api_key, sdk_fault
+
+
+def together_repetition_penalty(p: float, max_repetition_penalty: float = 1.3) -> float:
+    """Together `repetition_penalty` for econ's p in [0, 1]: 1 + p·(max − 1), never below 1.
+
+    Together's penalty is multiplicative like llama.cpp's: 1 is neutral and values
+    below 1 reward repetition (the official ECON code sent such values).
+    """
+    p = min(max(float(p), 0.0), 1.0)
+    return 1.0 + p * max(float(max_repetition_penalty) - 1.0, 0.0)
+
+
+def normalise_together_base_url(base_url: str | None) -> str | None:
+    """Strip a trailing `/v1`: the SDK appends `/v1/...` to every path itself."""
+    if base_url is None:
+        return None
+    url = base_url.rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+class TogetherBackend:
+    """Chat completions on Together AI. Repetition penalty: see `together_repetition_penalty`.
+
+    The key comes from `api_key_env` at construction (missing → ConfigError). An
+    `http_client` can be injected (tests pass one with `httpx.MockTransport`).
+    """
+
+    backend = "together"
+
+    def __init__(
+        self,
+        model: str = "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        api_key_env: str = "TOGETHER_API_KEY",
+        max_repetition_penalty: float = 1.3,
+        name: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        import together  # imported here so the package imports without the SDK
+
+        if max_repetition_penalty < 1.0:
+            raise ConfigError(
+                f"model.max_repetition_penalty={max_repetition_penalty}: must be >= 1 (below 1 rewards repetition)"
+            )
+        self.model = model
+        self.name = name or model
+        self.api_key_env = api_key_env
+        self.max_repetition_penalty = float(max_repetition_penalty)
+        self.cache_salt = f"repetition_max={self.max_repetition_penalty}"
+        self._key = read_api_key(api_key_env, "model=together")
+        self._sdk = together
+        self._client = together.AsyncTogether(
+            api_key=self._key,
+            base_url=normalise_together_base_url(base_url),
+            timeout=float(timeout_s),
+            max_retries=0,  # retries live in LLMClient only
+            http_client=http_client,
+        )
+
+    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion:
+        kwargs = dict(
+            model=self.model,
+            messages=list(messages),
+            temperature=float(sampling.temperature),
+            top_p=float(sampling.top_p),
+            max_tokens=int(sampling.max_tokens),
+            repetition_penalty=together_repetition_penalty(sampling.repetition_penalty, self.max_repetition_penalty),
+        )
+        if sampling.seed is not None:
+            kwargs["seed"] = int(sampling.seed)
+        start = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(**kwargs)
+        except Exception as exc:
+            fault = sdk_fault(exc, self._sdk, "together", self.api_key_env, self._key)
+            if fault is None:
+                raise
+            raise fault from None
+        text, prompt_tokens, completion_tokens = chat_response_parts("together", response)
+        return Completion(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"TogetherBackend(model={self.model!r})"

@@ -1,0 +1,92 @@
+"""The sqlite response cache: hits cost no request, keys see seed and sample index, processes share it."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
+from econ.llm.base import Completion
+from econ.llm.openai_compatible import OpenAICompatibleBackend
+
+MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
+
+
+def cached_client(server, path) -> LLMClient:
+    backend = OpenAICompatibleBackend(model="loopback", base_url=server.base_url, timeout_s=5)
+    return LLMClient(backend, cache=ResponseCache(path), max_retries=0)
+
+
+async def test_identical_calls_hit_the_cache(loopback_factory, tmp_path):
+    server = loopback_factory(prompt_tokens=10, completion_tokens=5)
+    client = cached_client(server, tmp_path / "llm.sqlite")
+    first = await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p")
+    second = await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p")
+    await client.aclose()
+    assert len(server.requests) == 1
+    assert second.cached and not first.cached and second.text == first.text
+    total = client.usage.total()
+    assert total["calls"] == 1 and total["cache_hits"] == 1
+    assert total["prompt_tokens"] == 10 and total["cached_prompt_tokens"] == 10
+
+
+async def test_cache_survives_a_new_client(loopback_factory, tmp_path):
+    server = loopback_factory()
+    for _ in range(2):
+        client = cached_client(server, tmp_path / "llm.sqlite")
+        await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p")
+        await client.aclose()
+    assert len(server.requests) == 1
+
+
+async def test_seed_or_sample_index_change_is_a_miss(loopback_factory, tmp_path):
+    server = loopback_factory()
+    client = cached_client(server, tmp_path / "llm.sqlite")
+    await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p")
+    await client.complete(MESSAGES, Sampling(seed=2), role="executor", problem_id="p")
+    await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p", sample_index=1)
+    await client.aclose()
+    assert len(server.requests) == 3
+
+
+def test_key_depends_on_every_input():
+    base = cache_key("local", "m", MESSAGES, Sampling(), 0)
+    assert base == cache_key("local", "m", [dict(MESSAGES[0])], Sampling(), 0)
+    variants = [
+        cache_key("together", "m", MESSAGES, Sampling(), 0),
+        cache_key("local", "m2", MESSAGES, Sampling(), 0),
+        cache_key("local", "m", MESSAGES + [{"role": "user", "content": "x"}], Sampling(), 0),
+        cache_key("local", "m", MESSAGES, Sampling(temperature=0.71), 0),
+        cache_key("local", "m", MESSAGES, Sampling(repetition_penalty=0.1), 0),
+        cache_key("local", "m", MESSAGES, Sampling(), 0, salt="base_url"),
+    ]
+    assert len({base, *variants}) == 1 + len(variants)
+
+
+def _writer(path: str, worker: int, n: int) -> None:
+    cache = ResponseCache(path)
+    for i in range(n):
+        shared = cache_key("b", "m", [{"role": "user", "content": f"shared {i}"}], Sampling(), 0)
+        own = cache_key("b", "m", [{"role": "user", "content": f"worker {worker} {i}"}], Sampling(), 0)
+        cache.put(shared, Completion(f"shared {i} by {worker}", 1, 2, 0.0))
+        cache.put(own, Completion(f"own {worker} {i}", 3, 4, 0.0))
+        assert cache.get(shared) is not None
+    cache.close()
+
+
+def test_two_processes_writing_at_once_stay_consistent(tmp_path):
+    path = str(tmp_path / "llm.sqlite")
+    ResponseCache(path).close()  # create the schema before the race
+    ctx = mp.get_context("spawn")
+    workers = [ctx.Process(target=_writer, args=(path, w, 60)) for w in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=60)
+    assert [p.exitcode for p in workers] == [0, 0]
+    cache = ResponseCache(path)
+    assert len(cache) == 60 + 2 * 60
+    for i in range(60):
+        hit = cache.get(cache_key("b", "m", [{"role": "user", "content": f"shared {i}"}], Sampling(), 0))
+        assert hit.text in (f"shared {i} by 0", f"shared {i} by 1") and hit.cached
+    assert cache.get(cache_key("b", "m", [{"role": "user", "content": "worker 1 59"}], Sampling(), 0)).text == "own 1 59"
+    cache.close()
