@@ -1,0 +1,53 @@
+"""`python -m econ.evaluate ckpt_path=... method=econ`: evaluate a trained checkpoint on the test split."""
+
+from __future__ import annotations
+
+import logging
+import hydra
+from omegaconf import DictConfig
+
+from econ.cli import run_or_exit
+from econ.config import register_resolvers
+from econ.errors import ConfigError
+from econ.loggers import finish_wandb
+from econ.module import ECONModule
+from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+
+def load_module(cfg: DictConfig, checkpoint: dict, obs_dim: int) -> ECONModule:
+    """The learner with the checkpoint's networks, optimiser-free state and α."""
+    module = ECONModule(learner_hparams(cfg), obs_dim=obs_dim)
+    module.restore(checkpoint)
+    return module
+
+
+def run(cfg: DictConfig) -> dict:
+    if cfg.method.name not in ECON_METHODS:
+        raise ConfigError(f"method={cfg.method.name}: econ.evaluate runs {list(ECON_METHODS)}; "
+                          "baselines run through experiments/compare_methods.py")
+    if not cfg.ckpt_path:
+        raise ConfigError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=outputs/svamp/.../last.ckpt")
+    checkpoint = load_checkpoint(cfg.ckpt_path, cfg)  # refused before any model is loaded or called
+    parts = start(cfg)
+    try:
+        module = load_module(cfg, checkpoint, parts.embedder.dim)
+        summaries = evaluate_econ(cfg, parts, module, [cfg.method.name], parts.splits.test)
+        return write_results(cfg, parts, summaries, {
+            "alpha": module.reward_weights.alpha.tolist(), "checkpoint": str(cfg.ckpt_path),
+        })
+    finally:
+        finish_wandb()
+        parts.close()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    results = run_or_exit(lambda: run(cfg))
+    return results["methods"][cfg.method.name]["accuracy"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ECON game: prompts, one episode of BNE rounds, and per-executor rewards."""

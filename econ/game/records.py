@@ -1,0 +1,78 @@
+"""Plain records of what happened in an episode, written to traces.jsonl."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Call:
+    """One LLM call as sent and received."""
+
+    role: str  # "strategy" | "executor" | "commitment"
+    round: int
+    agent: int | None
+    messages: list[dict[str, str]]
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool
+
+
+@dataclass
+class RoundRecord:
+    """One BNE round: actions chosen, answers given, commitment made."""
+
+    round: int
+    actions: list[list[float]]  # (N, 2) scaled [T_i, p_i]
+    belief_norms: list[float]
+    answers: list[str | None]  # extracted answers
+    commitment: str | None
+    commitment_json_ok: bool
+    commitment_fallback: bool
+    residual: float | None  # max_i |e_i^k - e_i^{k-1}| in normalised units; None in round 0
+
+
+@dataclass
+class EpisodeResult:
+    """The outcome of one problem under one method."""
+
+    method: str
+    problem_id: str
+    gold: str
+    strategy: str
+    strategy_leak: bool
+    rounds: list[RoundRecord]
+    final_answer: str | None
+    correct: bool
+    converged: bool
+    reward_terms: list[list[float]]  # (N, 3) [AL, TS, CC] at the final step
+    prompt_tokens: int
+    completion_tokens: int
+    llm_calls: int
+    cache_hits: int
+    wall_s: float
+    calls: list[Call] = field(default_factory=list)
+
+    @property
+    def rounds_used(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def parse_rate(self) -> float:
+        answers = [a for record in self.rounds for a in record.answers]
+        return sum(a is not None for a in answers) / max(len(answers), 1)
+
+    def to_json(self, with_calls: bool = True) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_calls:
+            data.pop("calls")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EpisodeResult:
+        fields = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
+        fields["rounds"] = [RoundRecord(**record) for record in fields["rounds"]]
+        fields["calls"] = [Call(**call) for call in fields.get("calls", [])]
+        return cls(**fields)

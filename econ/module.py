@@ -1,0 +1,188 @@
+"""The ECON learner as a LightningModule: one training step plays one episode.
+
+Manual optimisation: episodes go into a replay buffer; every `update_interval` episodes
+the critic side (belief body + Q head, encoder, mixer), the policy head and the reward
+weights α are updated from a sampled batch, then the target networks move toward the
+online ones. A checkpoint holds the networks, optimisers, α, the buffer, the data cursor
+and the RNG state, so a killed run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from econ.data.datasets import Problem
+from econ.errors import ConfigError
+from econ.game.episode import EpisodeRunner
+from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
+from econ.runlog import JsonlLog
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("belief", "policy", "encoder", "mixer")
+
+
+class EpisodeCursor(IterableDataset):
+    """Yields the indices of the train problems still to play, from the module's cursor on."""
+
+    def __init__(self, module: ECONModule):
+        self.module = module
+
+    def __iter__(self):
+        return iter(range(self.module.episodes_done, self.module.n_episodes))
+
+
+class ECONModule(L.LightningModule):
+    """Belief networks, encoder, mixer, their targets, α and the replay buffer."""
+
+    def __init__(self, hparams: dict[str, Any], obs_dim: int):
+        super().__init__()
+        self.save_hyperparameters({"econ": hparams, "obs_dim": obs_dim})
+        agents, learner, reward = hparams["agents"], hparams["learner"], hparams["reward"]
+        self.nets = Networks.build(
+            n_agents=agents["n_agents"], obs_dim=obs_dim, belief_dim=agents["belief_dim"],
+            entity_dim=agents["entity_dim"], n_heads=agents["n_heads"], n_blocks=agents["n_blocks"],
+            dropout=agents["dropout"], t_bounds=tuple(agents["temperature_bounds"]),
+            p_bounds=tuple(agents["penalty_bounds"]),
+        )
+        self.target = self.nets.make_target()
+        self.reward_weights = RewardWeights(tuple(reward["alpha_init"]), reward["reg"])
+        self.lambdas = Lambdas(reward["lambda_sd"], reward["lambda_m"], reward["lambda_e"])
+        self.learner_cfg = learner
+        self.reward_lr = reward["lr"]
+        self.k_train = hparams["bne"]["max_iterations_train"]
+        self.automatic_optimization = False
+        self.buffer: deque[Transition] = deque(maxlen=learner["buffer_size"])
+        self.episodes_done = 0
+        self.updates_done = 0
+        self.generator = torch.Generator().manual_seed(hparams["seed"])
+        self.sampler = random.Random(hparams["seed"])
+        # set by attach() before fit; not part of the checkpoint
+        self.problems: Sequence[Problem] = ()
+        self.n_episodes = 0
+        self.runner: EpisodeRunner | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.traces: JsonlLog | None = None
+        self._pending_optimizer_states: list[dict] = []
+
+    def attach(self, problems: Sequence[Problem], runner: EpisodeRunner, loop: asyncio.AbstractEventLoop,
+               traces: JsonlLog, max_episodes: int | None) -> None:
+        """Give the module what it plays with: train problems, the game, the event loop, the trace log."""
+        self.problems, self.runner, self.loop, self.traces = problems, runner, loop, traces
+        self.n_episodes = len(problems) if max_episodes is None else min(max_episodes, len(problems))
+
+    def configure_optimizers(self):
+        groups = self.nets.parameter_groups()
+        lr, lr_coord = self.learner_cfg["lr"], self.learner_cfg["lr_coordinator"]
+        rates = {"belief": lr, "policy": lr, "encoder": lr_coord, "mixer": lr_coord}
+        optimisers = [torch.optim.Adam(groups[name], lr=rates[name]) for name in GROUPS]
+        optimisers.append(torch.optim.Adam(self.reward_weights.parameters(), lr=self.reward_lr))
+        return optimisers
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(EpisodeCursor(self), batch_size=None)
+
+    def training_step(self, index: int, batch_idx: int) -> None:
+        problem = self.problems[int(index)]
+        self.nets.eval()  # acting: no dropout; exploration comes from the action noise
+        result, transitions = self.loop.run_until_complete(self.runner.play(
+            problem, "train", self.k_train, self.learner_cfg["exploration_sigma"], self.generator
+        ))
+        self.buffer.extend(transitions)
+        self.episodes_done += 1
+        self.traces.append({"kind": "train", "episode": self.episodes_done, **result.to_json()})
+        metrics = {
+            "train/correct": float(result.correct),
+            "train/tokens": float(result.prompt_tokens + result.completion_tokens),
+            "train/rounds": float(result.rounds_used),
+            "train/episodes": float(self.episodes_done),
+        }
+        for name, value in zip(("al", "ts", "cc"), torch.tensor(result.reward_terms).mean(0).tolist()):
+            metrics[f"train/reward_{name}"] = value
+        for name, value in zip(("al", "ts", "cc"), self.reward_weights.alpha.tolist()):
+            metrics[f"alpha/{name}"] = value
+        if self.episodes_done % self.learner_cfg["update_interval"] == 0:
+            metrics.update(self.update())
+        # logged per episode directly: with manual optimisation global_step counts optimiser steps
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.episodes_done)
+
+    def update(self) -> dict[str, float]:
+        """One optimisation step of every group on a batch sampled from the buffer."""
+        self.nets.train()
+        size = min(self.learner_cfg["batch_size"], len(self.buffer))
+        batch = collate(self.sampler.sample(list(self.buffer), size))
+        losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
+                             self.learner_cfg["gamma"], self.lambdas)
+        dynamic_reward_loss = self.reward_weights.dynamic_reward_loss(batch.reward_terms, batch.team_correct)
+        optimisers = self.optimizers()
+        for optimiser in optimisers:
+            optimiser.zero_grad()
+        self.manual_backward(losses["loss"] + dynamic_reward_loss)
+        for optimiser in optimisers:
+            optimiser.step()
+        self.nets.soft_update(self.target, self.learner_cfg["tau"])
+        self.nets.eval()
+        self.updates_done += 1
+        report = {f"loss/{name}": float(value.detach()) for name, value in losses.items() if value.dim() == 0}
+        report["loss/dynamic_reward_loss"] = float(dynamic_reward_loss.detach())
+        report["train/updates"] = float(self.updates_done)
+        return report
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Networks, α, buffer, cursor and RNGs from a checkpoint; optimiser states once fit starts.
+
+        Lightning's own resume restores its loop counters too and then sees the (one) epoch
+        as finished; here the episode cursor alone decides what is left to play.
+        """
+        check_compatible(checkpoint, self.hparams["econ"]["agents"])
+        self.load_state_dict(checkpoint["state_dict"])
+        self.on_load_checkpoint(checkpoint)
+        self._pending_optimizer_states = checkpoint.get("optimizer_states", [])
+
+    def on_fit_start(self) -> None:
+        for optimiser, state in zip(self.optimizers(), self._pending_optimizer_states, strict=False):
+            optimiser.optimizer.load_state_dict(state)
+        self._pending_optimizer_states = []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["econ_state"] = {
+            "buffer": [t.to_dict() for t in self.buffer],
+            "episodes_done": self.episodes_done,
+            "updates_done": self.updates_done,
+            "generator": self.generator.get_state(),
+            "sampler": self.sampler.getstate(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_compatible(checkpoint, self.hparams["econ"]["agents"])
+        state = checkpoint["econ_state"]
+        self.buffer.clear()
+        self.buffer.extend(Transition.from_dict(t) for t in state["buffer"])
+        self.episodes_done = state["episodes_done"]
+        self.updates_done = state["updates_done"]
+        self.generator.set_state(state["generator"])
+        self.sampler.setstate(state["sampler"])
+
+
+ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")
+
+
+def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None:
+    """A checkpoint trained with other network sizes cannot be loaded: say which key differs."""
+    saved = checkpoint.get("hyper_parameters", {}).get("econ", {}).get("agents", {})
+    for key in ARCHITECTURE_KEYS:
+        if key in saved and saved[key] != agents[key]:
+            raise ConfigError(
+                f"agents.{key}={agents[key]}: the checkpoint was trained with agents.{key}={saved[key]}; "
+                f"set agents.{key}={saved[key]} or train a new checkpoint"
+            )

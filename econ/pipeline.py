@@ -1,0 +1,126 @@
+"""What train.py and evaluate.py share: start-up checks, components, evaluation and reporting."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from econ.config import redacted_container, save_resolved_config, validate
+from econ.data.datasets import Problem, Splits, load_splits
+from econ.embed import Embedder, build_embedder
+from econ.evaluation import evaluate
+from econ.game.episode import EpisodeRunner, GameSettings
+from econ.llm.client import LLMClient, build_llm_client
+from econ.errors import ConfigError
+from econ.module import ECONModule, check_compatible
+from econ.report import print_table, summarize
+from econ.runlog import JsonlLog
+
+log = logging.getLogger(__name__)
+
+# ECON evaluation methods and how many BNE rounds each plays at inference.
+ECON_METHODS = {"econ_no_bne": lambda cfg: 1, "econ": lambda cfg: cfg.bne.max_iterations_infer}
+
+
+@dataclass
+class Components:
+    """Everything a run plays with, built and checked before the first LLM call."""
+
+    run_dir: Path
+    splits: Splits
+    client: LLMClient
+    embedder: Embedder
+    loop: asyncio.AbstractEventLoop
+    traces: JsonlLog
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+        self.traces.close()
+
+
+def start(cfg: DictConfig) -> Components:
+    """Validate the config, save it redacted, load data and build the LLM client and embedder."""
+    validate(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    save_resolved_config(cfg, run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    splits = load_splits(cfg.dataset, cfg.seed)
+    client = build_llm_client(cfg.model, cfg.llm)
+    embedder = build_embedder(cfg.embedder)
+    return Components(run_dir, splits, client, embedder, asyncio.new_event_loop(), JsonlLog(run_dir / "traces.jsonl"))
+
+
+def load_checkpoint(path: str | Path, cfg: DictConfig) -> dict[str, Any]:
+    """A checkpoint, refused with a one-line error when missing or trained with other network sizes."""
+    if not Path(path).exists():
+        raise ConfigError(f"ckpt_path={path}: no such checkpoint")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    check_compatible(checkpoint, learner_hparams(cfg)["agents"])
+    return checkpoint
+
+
+def learner_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The parts of the config the learner and its checkpoint depend on."""
+    keys = ("agents", "bne", "learner", "reward", "seed")
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if key != "seed" else cfg.seed for key in keys}
+
+
+def fingerprint(network: torch.nn.Module) -> str:
+    """A short hash of a network's weights: results made by other weights are not reused."""
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def evaluate_econ(
+    cfg: DictConfig, parts: Components, module: ECONModule, methods: list[str], problems: list[Problem]
+) -> dict[str, dict[str, Any]]:
+    """Evaluate ECON methods on the same problems with the module's (trained) belief network."""
+    module.nets.eval()
+    policy = fingerprint(module.nets.belief)
+    runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
+    summaries = {}
+    for method in methods:
+        rounds = ECON_METHODS[method](cfg)
+
+        async def play(problem: Problem, method=method, rounds=rounds):
+            result, _ = await runner.play(problem, method, rounds)
+            return result
+
+        results = parts.loop.run_until_complete(
+            evaluate(problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency, policy)
+        )
+        summaries[method] = summarize(results)
+    return summaries
+
+
+def write_results(
+    cfg: DictConfig, parts: Components, summaries: dict[str, dict[str, Any]], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """results.json in the run dir, the final table on the terminal."""
+    results = {
+        "methods": summaries,
+        "dataset": cfg.dataset.name,
+        "model": OmegaConf.select(cfg, "model.model") or OmegaConf.select(cfg, "model.name"),
+        "n_agents": cfg.agents.n_agents,
+        "usage": parts.client.usage.snapshot(),
+        "config": redacted_container(cfg),
+        **extra,
+    }
+    (parts.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print_table(summaries, title=f"{cfg.dataset.name}: {len(parts.splits.test)} test problems")
+    log.info("results written to %s", parts.run_dir / "results.json")
+    return results

@@ -1,0 +1,72 @@
+"""`python -m econ.train +experiment=svamp`: train ECON, then evaluate baseline and BNE on the test split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from econ.callbacks import EpisodeCheckpoint
+from econ.cli import run_or_exit
+from econ.config import redacted_container, register_resolvers
+from econ.errors import ConfigError
+from econ.game.episode import EpisodeRunner, GameSettings
+from econ.loggers import build_loggers, finish_wandb
+from econ.module import ECONModule
+from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+
+def train(cfg: DictConfig) -> dict:
+    """Play and learn on the train split, checkpoint, then evaluate on the test split."""
+    unknown = [m for m in cfg.eval_methods if m not in ECON_METHODS]
+    if unknown:
+        raise ConfigError(f"eval_methods={list(cfg.eval_methods)}: unknown {unknown}; choose from {list(ECON_METHODS)}")
+    last = Path(HydraConfig.get().runtime.output_dir) / "last.ckpt"
+    ckpt_path = cfg.ckpt_path or (str(last) if cfg.resume and last.exists() else None)
+    checkpoint = load_checkpoint(ckpt_path, cfg) if ckpt_path else None  # refused before any model loads
+    parts = start(cfg)
+    try:
+        module = ECONModule(learner_hparams(cfg), obs_dim=parts.embedder.dim)
+        if checkpoint is not None:
+            module.restore(checkpoint)
+            log.info("resumed from %s after %d episodes", ckpt_path, module.episodes_done)
+        runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
+        module.attach(parts.splits.train, runner, parts.loop, parts.traces, cfg.learner.max_episodes)
+        loggers = build_loggers(cfg, parts.run_dir, redacted_container(cfg), parts.run_dir.name)
+        trainer = instantiate(
+            cfg.trainer, logger=loggers or False, max_epochs=1, enable_checkpointing=False,
+            default_root_dir=str(parts.run_dir), callbacks=[EpisodeCheckpoint(last, cfg.learner.checkpoint_every)],
+        )
+        trainer.fit(module)
+        log.info("trained on %d episodes, %d updates", module.episodes_done, module.updates_done)
+        summaries = evaluate_econ(cfg, parts, module, list(cfg.eval_methods), parts.splits.test)
+        results = write_results(cfg, parts, summaries, {
+            "alpha": module.reward_weights.alpha.tolist(),
+            "train_episodes": module.episodes_done,
+            "updates": module.updates_done,
+            "checkpoint": str(last),
+        })
+        for logger in loggers:
+            logger.log_metrics({f"test/{m}/{k}": v for m, s in summaries.items() for k, v in s.items()
+                                if isinstance(v, (int, float))})
+        return results
+    finally:
+        finish_wandb()
+        parts.close()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    results = run_or_exit(lambda: train(cfg))
+    return results["methods"][list(cfg.eval_methods)[-1]]["accuracy"]
+
+
+if __name__ == "__main__":
+    main()
