@@ -86,7 +86,7 @@ def validate(cfg: DictConfig) -> None:
         _require(reward[key] >= 0, f"reward.{key}={reward[key]}", "use a value >= 0")
 
     learner = cfg.learner
-    for key in ("buffer_size", "batch_size", "update_interval"):
+    for key in ("buffer_size", "batch_size", "update_interval", "checkpoint_every", "torch_threads"):
         _require(_is_int(learner[key]) and learner[key] >= 1, f"learner.{key}={learner[key]}", "use a whole number >= 1")
     _require(0 < learner.gamma <= 1, f"learner.gamma={learner.gamma}", "use a value in (0, 1]")
     _require(learner.exploration_sigma >= 0, f"learner.exploration_sigma={learner.exploration_sigma}", "use a value >= 0")

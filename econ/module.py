@@ -82,8 +82,9 @@ class ECONModule(L.LightningModule):
 
     def configure_optimizers(self):
         groups = self.nets.parameter_groups()
-        lr, lr_coord = self.learner_cfg["lr"], self.learner_cfg["lr_coordinator"]
-        rates = {"belief": lr, "policy": lr, "encoder": lr_coord, "mixer": lr_coord}
+        learner = self.learner_cfg
+        rates = {"belief": learner["lr"], "policy": learner["lr_policy"],
+                 "encoder": learner["lr_coordinator"], "mixer": learner["lr_coordinator"]}
         optimisers = [torch.optim.Adam(groups[name], lr=rates[name]) for name in GROUPS]
         optimisers.append(torch.optim.Adam(self.reward_weights.parameters(), lr=self.reward_lr))
         return optimisers

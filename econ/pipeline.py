@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,16 @@ from omegaconf import DictConfig, OmegaConf
 from econ.config import redacted_container, save_resolved_config, validate
 from econ.data.datasets import Problem, Splits, load_splits
 from econ.embed import Embedder, build_embedder
+from econ.envfile import load_env_file
 from econ.evaluation import evaluate
 from econ.game.episode import EpisodeRunner, GameSettings
-from econ.llm.client import LLMClient, build_llm_client
+from econ.llm.client import LLMClient, build_llm_client, instantiate_config
+from econ.llm.reachability import check_backend_reachable
 from econ.errors import ConfigError
 from econ.module import ECONModule, check_compatible
 from econ.report import print_table, summarize
 from econ.runlog import JsonlLog
+from econ.usagelog import RunUsageTracker
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +46,30 @@ class Components:
     embedder: Embedder
     loop: asyncio.AbstractEventLoop
     traces: JsonlLog
+    usage: RunUsageTracker  # the client's tracker; also logs to usage.jsonl for the whole run's totals
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
         self.loop.close()
         self.traces.close()
+        self.usage.close()
 
 
 def start(cfg: DictConfig) -> Components:
     """Validate the config, save it redacted, load data and build the LLM client and embedder."""
+    load_env_file()  # keys from ECON_ENV_FILE, before anything reads or redacts them
     validate(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     save_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_num_threads(cfg.learner.torch_threads)
     splits = load_splits(cfg.dataset, cfg.seed)
-    client = build_llm_client(cfg.model, cfg.llm)
+    usage = RunUsageTracker(run_dir / "usage.jsonl")
+    client = build_llm_client(cfg.model, cfg.llm, usage=usage)
+    check_backend_reachable(client.backend)  # an unreachable server fails now, not after a retry budget
     embedder = build_embedder(cfg.embedder)
-    return Components(run_dir, splits, client, embedder, asyncio.new_event_loop(), JsonlLog(run_dir / "traces.jsonl"))
+    loop = asyncio.new_event_loop()
+    return Components(run_dir, splits, client, embedder, loop, JsonlLog(run_dir / "traces.jsonl"), usage)
 
 
 def load_checkpoint(path: str | Path, cfg: DictConfig) -> dict[str, Any]:
@@ -107,6 +118,24 @@ def evaluate_econ(
     return summaries
 
 
+def build_baseline(method_cfg: DictConfig) -> Any:
+    """The baseline a `method` config with a `_target_` describes (single, self_consistency, mad); no LLM needed."""
+    if "_target_" not in method_cfg:
+        raise ConfigError(f"method={method_cfg.name}: not a baseline; choose {', '.join(ECON_METHODS)} "
+                          "(with ckpt_path), single, self_consistency or mad")
+    return instantiate_config(method_cfg)
+
+
+def evaluate_baseline(cfg: DictConfig, parts: Components, baseline: Any, problems: list[Problem]) -> dict[str, Any]:
+    """Evaluate a baseline on problems; logged results are reused only under the same settings and budget."""
+    policy = hashlib.sha256(json.dumps(baseline.describe(), sort_keys=True).encode()).hexdigest()[:16]
+    results = parts.loop.run_until_complete(evaluate(
+        problems, partial(baseline.play, parts.client), baseline.name, parts.run_dir, parts.traces,
+        cfg.llm.problem_concurrency, policy,
+    ))
+    return summarize(results)
+
+
 def write_results(
     cfg: DictConfig, parts: Components, summaries: dict[str, dict[str, Any]], extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -116,7 +145,7 @@ def write_results(
         "dataset": cfg.dataset.name,
         "model": OmegaConf.select(cfg, "model.model") or OmegaConf.select(cfg, "model.name"),
         "n_agents": cfg.agents.n_agents,
-        "usage": parts.client.usage.snapshot(),
+        "usage": parts.usage.run_snapshot(),  # every process that worked on this run dir
         "config": redacted_container(cfg),
         **extra,
     }

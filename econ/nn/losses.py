@@ -1,0 +1,224 @@
+"""ECON learner math: the Networks container, the paper's losses, and `econ_losses` for a batch.
+
+Which loss moves which parameter group (gradients are routed so that ONE backward of
+`econ_losses(...)["loss"]` gives every group exactly the gradient of its own loss):
+
+    group     parameters                               loss
+    belief    BeliefNetwork body + critic head Q_i     encoder_loss  L_e   = L_TD^tot + λ_e Σ_i L_TD^i
+    encoder   BeliefEncoder                            encoder_loss  L_e
+    mixer     Mixer (hypernetworks, V, F, c-proj)      mixer_loss    L_mix = L_TD^tot + λ_sd L_sd + λ_m L_m
+    policy    BeliefNetwork action head μ              policy_loss   L_π   = −Q_tot(b, μ(b))
+
+Routing: the mixer's copy of Q_tot takes detached Q_i, E and b (so L_mix reaches only the
+mixer); the belief/encoder copy runs the mixer with detached parameters (so L_e reaches the
+belief network and encoder, through the mixer, without touching the mixer); the policy copy
+runs on detached beliefs and detached critic/encoder/mixer parameters (so L_π reaches only μ).
+α enters only the rewards, detached: it is learned by RewardWeights.dynamic_reward_loss.
+
+Give the policy group a smaller learning rate than the critic-side groups (as DDPG does):
+μ follows the critic's slope in e, which is learned last; with equal rates μ overshoots.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from econ.nn.belief import BeliefNetwork, explore
+from econ.nn.encoder import BeliefEncoder
+from econ.nn.mixer import Mixer
+from econ.nn.transition import TransitionBatch
+
+
+class Networks(nn.Module):
+    """Belief network, belief encoder and mixer: one online or target copy of the learner."""
+
+    def __init__(self, belief: BeliefNetwork, encoder: BeliefEncoder, mixer: Mixer):
+        super().__init__()
+        self.belief, self.encoder, self.mixer = belief, encoder, mixer
+        self.is_target = False
+
+    @classmethod
+    def build(
+        cls,
+        n_agents: int,
+        obs_dim: int,
+        n_fields: int = 4,
+        belief_dim: int = 128,
+        entity_dim: int = 256,
+        n_heads: int = 4,
+        n_blocks: int = 2,
+        dropout: float = 0.1,
+        t_bounds: tuple[float, float] = (0.1, 2.0),
+        p_bounds: tuple[float, float] = (0.1, 0.9),
+        mixer_hidden_dim: int = 64,
+        feature_dim: int = 64,
+    ) -> Networks:
+        """The three networks with matching sizes; the commitment embedding has the obs field size."""
+        return cls(
+            BeliefNetwork(n_agents, obs_dim, n_fields, belief_dim, entity_dim, n_heads, n_blocks, dropout,
+                          t_bounds, p_bounds),
+            BeliefEncoder(belief_dim, n_heads, dropout),
+            Mixer(belief_dim, obs_dim, mixer_hidden_dim, feature_dim, n_heads),
+        )
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Disjoint groups, one optimiser each: belief (body + Q head), policy (μ head), encoder, mixer."""
+        return {
+            "belief": self.belief.critic_parameters(),
+            "policy": self.belief.policy_parameters(),
+            "encoder": list(self.encoder.parameters()),
+            "mixer": list(self.mixer.parameters()),
+        }
+
+    def train(self, mode: bool = True) -> Networks:
+        # a target copy stays in eval mode (no dropout in the targets), whatever its parent does
+        return super().train(mode and not self.is_target)
+
+    def make_target(self) -> Networks:
+        """A frozen deep copy: requires_grad False, always in eval mode."""
+        target = copy.deepcopy(self)
+        target.requires_grad_(False)
+        target.is_target = True
+        return target.eval()
+
+    @torch.no_grad()
+    def soft_update(self, target: Networks, tau: float) -> None:
+        """θ' ← τ·θ + (1 − τ)·θ' for every parameter and buffer of target (τ = 1: hard copy)."""
+        for online, frozen in zip(self.state_dict().values(), target.state_dict().values(), strict=True):
+            if frozen.is_floating_point():
+                frozen.lerp_(online, tau)
+            else:
+                frozen.copy_(online)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, sigma: float = 0.0, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Beliefs and normalised actions for play: obs (B, N, F, E) -> u (B, N, 2), b (B, N, belief_dim).
+
+        sigma > 0 adds exploration noise (training only); scale with belief.scale_action(u).
+        """
+        belief = self.belief(obs)
+        return explore(self.belief.action_mean(belief), sigma, generator), belief
+
+
+@dataclass(frozen=True)
+class Lambdas:
+    """Weights of the auxiliary terms: λ_sd (similarity difference), λ_m (mixing), λ_e (local TD)."""
+
+    sd: float = 0.1
+    m: float = 0.1
+    e: float = 0.1
+
+
+def td_loss_tot(q_tot: Tensor, y_tot: Tensor) -> Tensor:
+    """L_TD^tot = E_b[(Q_tot − y_tot)²]: (B,), (B,) -> scalar."""
+    return (q_tot - y_tot).pow(2).mean()
+
+
+def td_loss_local(q_i: Tensor, y_i: Tensor) -> Tensor:
+    """Σ_i L_TD^i = E_b[Σ_i (Q_i − y_i)²], summed over agents: (B, N), (B, N) -> scalar."""
+    return (q_i - y_i).pow(2).sum(dim=1).mean()
+
+
+def similarity_diff_loss(features: Tensor, commitment: Tensor) -> Tensor:
+    """L_sd = E_b[Σ_i (1 − cos(F_i, c))²]: F (B, N, D), c (B, D) -> scalar."""
+    cos = nn.functional.cosine_similarity(features, commitment.unsqueeze(1), dim=-1)  # (B, N)
+    return (1.0 - cos).pow(2).sum(dim=1).mean()
+
+
+def mixing_consistency_loss(q_i: Tensor, q_tot: Tensor) -> Tensor:
+    """L_m = E_b[Σ_i (Q_i − Q_tot)²]: (B, N), (B,) -> scalar."""
+    return (q_i - q_tot.unsqueeze(1)).pow(2).sum(dim=1).mean()
+
+
+def mixer_loss(td_tot: Tensor, sd: Tensor, m: Tensor, lambda_sd: float, lambda_m: float) -> Tensor:
+    """L_mix = L_TD^tot + λ_sd·L_sd + λ_m·L_m."""
+    return td_tot + lambda_sd * sd + lambda_m * m
+
+
+def encoder_loss(td_tot: Tensor, td_local: Tensor, lambda_e: float) -> Tensor:
+    """L_e = L_TD^tot + λ_e·Σ_i L_TD^i."""
+    return td_tot + lambda_e * td_local
+
+
+def policy_loss(q_tot: Tensor) -> Tensor:
+    """L_π = −E_b[Q_tot(b, μ(b))]: deterministic policy gradient through the mixer (FACMAC)."""
+    return -q_tot.mean()
+
+
+def _frozen(module: nn.Module, *args: Tensor) -> Tensor:
+    """module(*args) with its parameters detached: gradients reach the inputs, never the module."""
+    detached = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, detached, args)
+
+
+def econ_losses(
+    nets: Networks,
+    target_nets: Networks,
+    batch: TransitionBatch,
+    alpha: Tensor,
+    gamma: float = 0.99,
+    lambdas: Lambdas = Lambdas(),
+) -> dict[str, Tensor]:
+    """All ECON losses for one batch; backward of "loss" updates each group by its own loss.
+
+    r_i = α · terms_i, r_tot = mean_i r_i, y_i = r_i + γ(1 − done)·Q_i'(b', μ'(b')),
+    y_tot = r_tot + γ(1 − done)·Q_tot'(Q', E', b') with the target networks, under no_grad.
+    """
+    rewards = batch.reward_terms @ alpha.detach()  # (B, N)
+    team_reward = rewards.mean(dim=1)  # (B,)
+    not_done = 1.0 - batch.done  # (B,)
+
+    with torch.no_grad():
+        next_q, next_q_tot = torch.zeros_like(rewards), torch.zeros_like(team_reward)
+        if (not_done > 0).any():  # one-step episodes (the default) never need the target networks
+            next_belief = target_nets.belief(batch.next_obs)  # (B, N, belief_dim)
+            next_q = target_nets.belief.q_value(next_belief, target_nets.belief.action_mean(next_belief))
+            next_q_tot = target_nets.mixer(next_q, target_nets.encoder(next_belief), next_belief)  # (B,)
+        y_i = rewards + gamma * not_done.unsqueeze(1) * next_q  # (B, N)
+        y_tot = team_reward + gamma * not_done * next_q_tot  # (B,)
+
+    belief = nets.belief(batch.obs)  # (B, N, belief_dim)
+    q_i = nets.belief.q_value(belief, batch.action)  # (B, N)
+    group = nets.encoder(belief)  # (B, belief_dim)
+
+    # mixer side: inputs detached, so L_mix moves only the mixer
+    q_tot_mix = nets.mixer(q_i.detach(), group.detach(), belief.detach())  # (B,)
+    features = nets.mixer.features(batch.action)  # (B, N, feature_dim)
+    commitment = nets.mixer.project_commitment(batch.commitment)  # (B, feature_dim)
+    td_tot = td_loss_tot(q_tot_mix, y_tot)
+    sd = similarity_diff_loss(features, commitment)
+    m = mixing_consistency_loss(q_i.detach(), q_tot_mix)
+    loss_mix = mixer_loss(td_tot, sd, m, lambdas.sd, lambdas.m)
+
+    # belief + encoder side: the mixer is a fixed function here
+    q_tot_enc = _frozen(nets.mixer, q_i, group, belief)  # (B,)
+    td_local = td_loss_local(q_i, y_i)
+    loss_enc = encoder_loss(td_loss_tot(q_tot_enc, y_tot), td_local, lambdas.e)
+
+    # policy side: beliefs and every critic parameter fixed, so L_π moves only μ
+    belief_fixed = belief.detach()
+    q_pi = _frozen(nets.belief.critic, belief_fixed, nets.belief.action_mean(belief_fixed))  # (B, N)
+    q_tot_pi = _frozen(nets.mixer, q_pi, _frozen(nets.encoder, belief_fixed), belief_fixed)  # (B,)
+    loss_pi = policy_loss(q_tot_pi)
+
+    total_critic_loss = loss_mix + loss_enc
+    return {
+        "loss": total_critic_loss + loss_pi,
+        "total_critic_loss": total_critic_loss,
+        "td_loss_tot": td_tot,
+        "td_loss_local": td_local,
+        "similarity_diff_loss": sd,
+        "mixing_consistency_loss": m,
+        "mixer_loss": loss_mix,
+        "encoder_loss": loss_enc,
+        "policy_loss": loss_pi,
+        "q_tot_mean": q_tot_mix.detach().mean(),
+        "q_i_mean": q_i.detach().mean(),
+        "target_tot_mean": y_tot.mean(),
+        "reward_mean": team_reward.mean(),
+    }

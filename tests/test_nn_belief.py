@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from econ.nn import BeliefNetwork, explore
+
+OBS_DIM, N_FIELDS = 12, 4
+
+
+def small_belief(n_agents: int, **kwargs) -> BeliefNetwork:
+    return BeliefNetwork(n_agents, OBS_DIM, N_FIELDS, belief_dim=16, entity_dim=32, n_blocks=1, **kwargs)
+
+
+@pytest.mark.parametrize("n_agents", [1, 3, 8])
+def test_belief_network_shapes_for_any_n_agents(n_agents):
+    net = small_belief(n_agents)
+    obs = torch.randn(5, n_agents, N_FIELDS, OBS_DIM)
+    belief = net(obs)
+    u = net.action_mean(belief)
+    assert belief.shape == (5, n_agents, 16)
+    assert u.shape == (5, n_agents, 2)
+    assert net.scale_action(u).shape == (5, n_agents, 2)
+    assert net.q_value(belief, u).shape == (5, n_agents)
+
+
+def test_empty_observation_fields_are_accepted():
+    net = small_belief(3)
+    obs = torch.randn(2, 3, N_FIELDS, OBS_DIM)
+    obs[:, :, 2:] = 0.0  # round 0: no own answer, no commitment yet
+    assert torch.isfinite(net(obs)).all()
+
+
+def test_scaled_actions_stay_within_bounds_even_after_exploration_noise():
+    net = small_belief(3, t_bounds=(0.1, 2.0), p_bounds=(0.1, 0.9))
+    with torch.no_grad():
+        net.action_head.weight.mul_(100.0)  # push μ into the sigmoid's saturated ends
+    belief = net(torch.randn(64, 3, N_FIELDS, OBS_DIM)) * 10
+    generator = torch.Generator().manual_seed(0)
+    for u in (net.action_mean(belief), explore(net.action_mean(belief), sigma=2.0, generator=generator)):
+        action = net.scale_action(u)
+        assert ((u >= 0) & (u <= 1)).all()
+        assert ((action[..., 0] >= 0.1) & (action[..., 0] <= 2.0)).all()
+        assert ((action[..., 1] >= 0.1) & (action[..., 1] <= 0.9)).all()
+
+
+def test_scale_action_maps_unit_box_corners_to_bounds():
+    net = small_belief(1, t_bounds=(0.1, 2.0), p_bounds=(0.2, 0.9))
+    corners = net.scale_action(torch.tensor([[[0.0, 0.0], [1.0, 1.0]]]))
+    torch.testing.assert_close(corners, torch.tensor([[[0.1, 0.2], [2.0, 0.9]]]))
+
+
+def test_exploration_noise_is_reproducible_with_a_generator_and_off_at_zero_sigma():
+    u = torch.full((4, 3, 2), 0.5)
+    first = explore(u, 0.3, torch.Generator().manual_seed(1))
+    second = explore(u, 0.3, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(first, second)
+    assert not torch.equal(first, u)
+    assert torch.equal(explore(u, 0.0), u)
+
+
+def test_belief_network_rejects_observations_for_another_agent_count():
+    with pytest.raises(ValueError, match="n_agents=3"):
+        small_belief(3)(torch.randn(2, 5, N_FIELDS, OBS_DIM))
+
+
+def test_loading_weights_built_for_another_agent_count_fails():
+    with pytest.raises(RuntimeError, match="agent_embedding"):
+        small_belief(5).load_state_dict(small_belief(3).state_dict())
