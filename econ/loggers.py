@@ -9,11 +9,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import wandb
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from econ.cli import error_line
+from econ.errors import ConfigError
+from econ.sweep import SweepJob, current_job
+
 log = logging.getLogger(__name__)
+MAX_TAG_LENGTH = 64  # W&B refuses longer tags
+TABLE_FIELDS = ("n", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "parse_rate", "commitment_json_rate",
+                "mean_rounds", "converged_rate", "prompt_tokens", "completion_tokens", "tokens_per_problem",
+                "llm_calls", "cache_hits", "wall_s")
 
 
 def wandb_key_available() -> bool:
@@ -27,12 +37,18 @@ def wandb_key_available() -> bool:
 
 
 def wandb_offline(requested: bool | None) -> bool:
-    """Offline unless online was asked for or a key exists; WANDB_MODE=offline always wins."""
+    """Offline unless a key exists or online was asked for; WANDB_MODE=offline always wins.
+
+    Online without a key would stop at a login prompt (or fail on a cluster): refused up front.
+    """
     if os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun"):
         return True
-    if requested is not None:
-        return bool(requested)
-    return not wandb_key_available()
+    if requested is None:
+        return not wandb_key_available()
+    if not requested and not wandb_key_available():
+        raise ConfigError("logger.offline=false: no W&B key; run `wandb login` or export WANDB_API_KEY, "
+                          "or drop logger.offline=false to log offline and `wandb sync` later")
+    return bool(requested)
 
 
 class MetricsCSV(Logger):
@@ -74,6 +90,25 @@ class MetricsCSV(Logger):
         self._file.flush()
 
 
+def wandb_settings(logger_cfg: DictConfig, config: dict[str, Any], run_name: str,
+                   job: SweepJob | None) -> dict[str, Any]:
+    """WandbLogger arguments: a sweep's jobs share a group and are tagged with the values they vary."""
+    settings = {
+        "project": logger_cfg.project, "entity": logger_cfg.entity, "group": logger_cfg.group,
+        "tags": list(logger_cfg.tags), "name": run_name, "config": config,
+    }
+    if job is not None:
+        settings.update(
+            group=logger_cfg.group or job.group,
+            tags=[*logger_cfg.tags, *job.varied],
+            name=job.name,
+            config={**config, "sweep": {"group": job.group, "dir": job.sweep_dir, "job_num": job.num,
+                                        "varied": list(job.varied), "overrides": list(job.overrides)}},
+        )
+    settings["tags"] = [tag[:MAX_TAG_LENGTH] for tag in settings["tags"]]
+    return settings
+
+
 def build_loggers(cfg: DictConfig, run_dir: Path, config: dict[str, Any], run_name: str) -> list[Logger]:
     """The loggers for a run; the config given to W&B is already redacted."""
     loggers: list[Logger] = []
@@ -84,19 +119,53 @@ def build_loggers(cfg: DictConfig, run_dir: Path, config: dict[str, Any], run_na
         offline = wandb_offline(cfg.logger.offline)
         if offline:
             os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
-        loggers.append(WandbLogger(
-            project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.logger.group,
-            tags=list(cfg.logger.tags), name=run_name, save_dir=str(run_dir), offline=offline, config=config,
-        ))
-        log.info("W&B %s run in %s", "offline" if offline else "online", run_dir / "wandb")
+        settings = wandb_settings(cfg.logger, config, run_name, current_job(cfg.task_name))
+        job_type = HydraConfig.get().job.name if HydraConfig.initialized() else None  # train / evaluate
+        loggers.append(WandbLogger(save_dir=str(run_dir), offline=offline, job_type=job_type, **settings))
+        log.info("W&B %s run %s (group %s) in %s", "offline" if offline else "online", settings["name"],
+                 settings["group"], run_dir / "wandb")
     return loggers
 
 
-def finish_wandb() -> None:
-    """Close the W&B run so the next job of a multirun starts its own."""
-    try:
-        import wandb
-    except ImportError:
+def flatten(node: Any, prefix: str) -> dict[str, Any]:
+    """Nested dicts as one level of `a/b/c` keys (lists stay values)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}/{key}" if prefix else str(key)))
+    return flat
+
+
+def results_table(results: dict[str, Any]) -> wandb.Table:
+    """One row per evaluated method with the numbers of results.json."""
+    columns = ["method", *TABLE_FIELDS]
+    rows = []
+    for method, summary in results["methods"].items():
+        low, high = summary["accuracy_ci95"]
+        values = {**summary, "accuracy_ci95_low": low, "accuracy_ci95_high": high}
+        rows.append([method, *(values[field] for field in TABLE_FIELDS)])
+    return wandb.Table(columns=columns, data=rows)
+
+
+def log_results(loggers: list[Logger], results: dict[str, Any]) -> None:
+    """The final results on every logger as test/<method>/<metric>; on W&B also the run summary
+    (results.json without the config and the per-problem usage) and a `results/table` table."""
+    metrics = {f"test/{method}/{key}": value for method, summary in results["methods"].items()
+               for key, value in summary.items() if isinstance(value, (int, float))}
+    for logger in loggers:
+        logger.log_metrics(metrics)
+        if isinstance(logger, WandbLogger):
+            usage = {k: v for k, v in results.get("usage", {}).items() if k != "by_problem"}
+            summary = {**{k: v for k, v in results.items() if k not in ("config", "usage")}, "usage": usage}
+            logger.experiment.summary.update(flatten(summary, "results"))
+            logger.experiment.log({"results/table": results_table(results)})
+
+
+def finish_wandb(error: BaseException | None = None) -> None:
+    """Close the W&B run so the next job of a multirun starts its own; a job that raised is marked failed."""
+    if wandb.run is None:
         return
-    if wandb.run is not None:
-        wandb.finish()
+    if error is not None:
+        wandb.run.summary["error"] = error_line(error)
+    wandb.finish(exit_code=1 if error is not None else 0)

@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader, IterableDataset
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner
+from econ.game.records import EpisodeResult
+from econ.hierarchy import effective_group_size
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
 from econ.runlog import JsonlLog
 
@@ -52,7 +54,7 @@ class ECONModule(L.LightningModule):
             n_agents=agents["n_agents"], obs_dim=obs_dim, belief_dim=agents["belief_dim"],
             entity_dim=agents["entity_dim"], n_heads=agents["n_heads"], n_blocks=agents["n_blocks"],
             dropout=agents["dropout"], t_bounds=tuple(agents["temperature_bounds"]),
-            p_bounds=tuple(agents["penalty_bounds"]),
+            p_bounds=tuple(agents["penalty_bounds"]), group_size=agents.get("group_size"),
         )
         self.target = self.nets.make_target()
         self.reward_weights = RewardWeights(tuple(reward["alpha_init"]), reward["reg"])
@@ -72,6 +74,7 @@ class ECONModule(L.LightningModule):
         self.runner: EpisodeRunner | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.traces: JsonlLog | None = None
+        self.last_result: EpisodeResult | None = None
         self._pending_optimizer_states: list[dict] = []
 
     def attach(self, problems: Sequence[Problem], runner: EpisodeRunner, loop: asyncio.AbstractEventLoop,
@@ -99,6 +102,7 @@ class ECONModule(L.LightningModule):
             problem, "train", self.k_train, self.learner_cfg["exploration_sigma"], self.generator
         ))
         self.buffer.extend(transitions)
+        self.last_result = result
         self.episodes_done += 1
         self.traces.append({"kind": "train", "episode": self.episodes_done, **result.to_json()})
         metrics = {
@@ -187,3 +191,16 @@ def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None
                 f"agents.{key}={agents[key]}: the checkpoint was trained with agents.{key}={saved[key]}; "
                 f"set agents.{key}={saved[key]} or train a new checkpoint"
             )
+    # the encoder and mixer are flat or hierarchical over groups of g; g >= n_agents is flat, like null
+    trained = effective_group_size(saved.get("n_agents", agents["n_agents"]), saved.get("group_size"))
+    wanted = effective_group_size(agents["n_agents"], agents.get("group_size"))
+    if trained != wanted:
+        now, then = (_override_value(agents.get("group_size")), _override_value(saved.get("group_size")))
+        raise ConfigError(
+            f"agents.group_size={now}: the checkpoint was trained with agents.group_size={then}; "
+            f"set agents.group_size={then} or train a new checkpoint"
+        )
+
+
+def _override_value(value: Any) -> str:
+    return "null" if value is None else str(value)

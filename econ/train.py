@@ -10,17 +10,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from econ.callbacks import EpisodeCheckpoint
-from econ.cli import run_or_exit
+from econ.callbacks import EpisodeCheckpoint, TrainingProgress
+from econ.rngstate import GlobalRNGCheckpoint
 from econ.config import redacted_container, register_resolvers
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner, GameSettings
-from econ.loggers import build_loggers, finish_wandb
+from econ.loggers import build_loggers, finish_wandb, log_results
 from econ.module import ECONModule
 from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
+from econ.sweep import quiet_launcher_schema_warning, run_job
 
 log = logging.getLogger(__name__)
 register_resolvers()
+quiet_launcher_schema_warning()
 
 
 def train(cfg: DictConfig) -> dict:
@@ -42,7 +44,9 @@ def train(cfg: DictConfig) -> dict:
         loggers = build_loggers(cfg, parts.run_dir, redacted_container(cfg), parts.run_dir.name)
         trainer = instantiate(
             cfg.trainer, logger=loggers or False, max_epochs=1, enable_checkpointing=False,
-            default_root_dir=str(parts.run_dir), callbacks=[EpisodeCheckpoint(last, cfg.learner.checkpoint_every)],
+            default_root_dir=str(parts.run_dir),
+            callbacks=[EpisodeCheckpoint(last, cfg.learner.checkpoint_every), TrainingProgress(),
+                       GlobalRNGCheckpoint(checkpoint)],
         )
         trainer.fit(module)
         log.info("trained on %d episodes, %d updates", module.episodes_done, module.updates_done)
@@ -53,10 +57,11 @@ def train(cfg: DictConfig) -> dict:
             "updates": module.updates_done,
             "checkpoint": str(last),
         })
-        for logger in loggers:
-            logger.log_metrics({f"test/{m}/{k}": v for m, s in summaries.items() for k, v in s.items()
-                                if isinstance(v, (int, float))})
+        log_results(loggers, results)
         return results
+    except BaseException as error:
+        finish_wandb(error)  # the W&B run shows the job as failed, with its error
+        raise
     finally:
         finish_wandb()
         parts.close()
@@ -64,8 +69,9 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    results = run_or_exit(lambda: train(cfg))
-    return results["methods"][list(cfg.eval_methods)[-1]]["accuracy"]
+    results = run_job(lambda: train(cfg))
+    # what a sweeper (optuna) optimises; a failed job of a multirun returns None
+    return None if results is None else results["methods"][list(cfg.eval_methods)[-1]]["accuracy"]
 
 
 if __name__ == "__main__":
