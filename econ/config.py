@@ -17,6 +17,12 @@ from econ.errors import ConfigError
 SECRET_KEY_PATTERN = re.compile(r"(api_?key|(^|_)token$|secret|password)", re.IGNORECASE)
 SECRET_ENV_VARS = ("TOGETHER_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY", "HF_TOKEN")
 REDACTED = "***"
+# Compared as numbers below: a string here (`agents.dropout=abc`) must be a ConfigError, not a TypeError.
+NUMBER_KEYS = (
+    "agents.dropout", "agents.top_p", "agents.coordinator_temperature", "bne.threshold", "reward.lr", "reward.reg",
+    "reward.lambda_sd", "reward.lambda_m", "reward.lambda_e", "learner.gamma", "learner.tau", "learner.lr",
+    "learner.lr_coordinator", "learner.exploration_sigma", "llm.retry_initial_wait_s", "llm.retry_max_wait_s",
+)
 
 
 def run_name(override_dirname: str, resume: Any = True) -> str:
@@ -44,9 +50,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _bounds(cfg: DictConfig, key: str, low: float, high: float | None) -> None:
     value = OmegaConf.select(cfg, key)
-    ok = isinstance(value, (list, ListConfig)) and len(value) == 2
+    ok = isinstance(value, (list, ListConfig)) and len(value) == 2 and all(_is_number(v) for v in value)
     _require(ok, f"{key}={value}", "give two numbers [min, max]")
     lo, hi = float(value[0]), float(value[1])
     limit = f"[{low}, {high}]" if high is not None else f">= {low}"
@@ -56,6 +66,12 @@ def _bounds(cfg: DictConfig, key: str, low: float, high: float | None) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value a run depends on; raise ConfigError naming the key and the fix."""
+    for key, value in _walk(OmegaConf.to_container(cfg, resolve=False)):
+        # a `???` value (model.model of openai_compatible) would fail later inside OmegaConf, with a traceback
+        _require(value != "???", key, f"unset; pass {key}=<value> on the command line")
+    for key in NUMBER_KEYS:
+        value = OmegaConf.select(cfg, key, default=0)
+        _require(_is_number(value), f"{key}={value}", "use a number")
     agents = cfg.agents
     for key in ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks"):
         value = agents[key]
@@ -79,8 +95,8 @@ def validate(cfg: DictConfig) -> None:
     _require(bne.threshold > 0, f"bne.threshold={bne.threshold}", "use a positive number")
 
     reward = cfg.reward
-    alpha = list(reward.alpha_init)
-    _require(len(alpha) == 3 and all(a > 0 for a in alpha), f"reward.alpha_init={alpha}",
+    alpha = list(reward.alpha_init) if isinstance(reward.alpha_init, (list, ListConfig)) else [reward.alpha_init]
+    _require(len(alpha) == 3 and all(_is_number(a) and a > 0 for a in alpha), f"reward.alpha_init={alpha}",
              "give three positive weights [AL, TS, CC]")
     for key in ("lr", "reg", "lambda_sd", "lambda_m", "lambda_e"):
         _require(reward[key] >= 0, f"reward.{key}={reward[key]}", "use a value >= 0")
@@ -125,7 +141,9 @@ def _reject_secret_values(cfg: DictConfig) -> None:
 
 
 def _secret_values() -> list[str]:
-    return [os.environ[name] for name in SECRET_ENV_VARS if len(os.environ.get(name, "")) >= 8]
+    # Also any variable named like a secret: a key read through a custom `api_key_env` is masked too.
+    names = set(SECRET_ENV_VARS) | {name for name in os.environ if SECRET_KEY_PATTERN.search(name)}
+    return [os.environ[name] for name in sorted(names) if len(os.environ.get(name, "")) >= 8]
 
 
 def redact_text(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ async def evaluate(
     policy: str = "",
 ) -> list[EpisodeResult]:
     """Play every problem not already in results_<method>.jsonl; return all results in problem order.
+
+    Returned results carry no `calls`: those stream to `traces` as each problem ends, so memory
+    does not grow with the prompts and replies of a long evaluation.
 
     Each finished problem is appended (fsynced) before the next starts, so a killed run
     resumes where it stopped and never pays for a problem twice. Records are reused only
@@ -62,14 +66,18 @@ async def evaluate(
                 result = await play(problem)
             traces.append({"kind": "eval", **result.to_json(with_calls=True)})
             results_log.append({**result.to_json(with_calls=False), "policy": policy})
-            done[problem.id] = result
+            done[problem.id] = dataclasses.replace(result, calls=[])
             correct += result.correct
             tokens += result.prompt_tokens + result.completion_tokens
             progress.update(task, advance=1, acc=_accuracy(correct, len(done)), tokens=tokens)
 
+        runs = [asyncio.ensure_future(run_one(p)) for p in todo]
         try:
-            await asyncio.gather(*(run_one(p) for p in todo))
+            await asyncio.gather(*runs)
         finally:
+            for run in runs:  # after a failure, stop the problems still playing or waiting: none is half-logged
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
             results_log.close()
     return [done[p.id] for p in problems]
 

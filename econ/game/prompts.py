@@ -23,9 +23,13 @@ EXECUTOR_SYSTEM = (
 )
 
 
+_FENCE_TAG = re.compile(r"<\s*(/?)\s*problem\s*>", re.IGNORECASE)
+
+
 def _fence(question: str) -> str:
-    # A problem cannot close its own fence and smuggle text outside it.
-    return "<problem>\n" + question.replace("</problem>", "</ problem>") + "\n</problem>"
+    # A problem cannot close its own fence (or open another), in any case or spacing, to smuggle text outside it.
+    inert = _FENCE_TAG.sub(lambda tag: f"[{tag.group(1)}problem]", question)
+    return "<problem>\n" + inert + "\n</problem>"
 
 
 def strategy_messages(question: str) -> list[Message]:
@@ -51,6 +55,24 @@ def executor_messages(
     return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
+def solver_messages(question: str) -> list[Message]:
+    """A lone solver's prompt (single call, self-consistency, debate round 0): the problem, no strategy."""
+    user = f"{_fence(question)}\n\nSolve the problem step by step. End with the final answer as \\boxed{{answer}}."
+    return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": user}]
+
+
+def debate_messages(question: str, own_answer: str, other_answers: list[str]) -> list[Message]:
+    """A debater's prompt after round 0: its own previous answer and every other debater's, in full (Du et al.)."""
+    others = "\n\n".join(f"Solver {j + 1}:\n{text.strip()}" for j, text in enumerate(other_answers))
+    user = (
+        f"{_fence(question)}\n\nYour previous answer:\n{own_answer.strip()}\n\n"
+        f"The other solvers answered:\n{others}\n\n"
+        "Treat their reasoning as extra evidence: check every step, theirs and yours, then give your updated "
+        "solution. End with the final answer as \\boxed{answer}."
+    )
+    return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": user}]
+
+
 def commitment_messages(question: str, strategy: str, answers: list[str]) -> list[Message]:
     """Ask the coordinator to commit to one final answer as a JSON object."""
     listed = "\n\n".join(f"Solver {i + 1}:\n{_tail(text)}" for i, text in enumerate(answers))
@@ -66,6 +88,27 @@ def _tail(text: str, max_chars: int = 600) -> str:
     """The end of an answer, where the result is; keeps commitment prompts bounded."""
     text = text.strip()
     return text if len(text) <= max_chars else "..." + text[-max_chars:]
+
+
+def merge_commitment_messages(question: str, commitments: list[Commitment]) -> list[Message]:
+    """Ask a coordinator to merge lower coordinators' commitments (never solvers' answers) into one JSON object."""
+    listed = "\n".join(
+        f"Group {k + 1}: " + _head(f"answer {c.answer or '(none)'}; {c.justification.strip() or 'no justification'}")
+        for k, c in enumerate(commitments)
+    )
+    user = (
+        f"{_fence(question)}\n\nGroups of solvers worked on this problem independently; each group's "
+        f"coordinator committed to an answer:\n{listed}\n\n"
+        'Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
+        '"justification": "<one sentence>"}'
+    )
+    return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
+
+
+def _head(text: str, max_chars: int = 400) -> str:
+    """The start of a commitment, where its answer is; keeps merge prompts bounded."""
+    text = text.strip()
+    return text if len(text) <= max_chars else text[:max_chars] + "..."
 
 
 @dataclass(frozen=True)

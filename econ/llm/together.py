@@ -71,6 +71,11 @@ class TogetherBackend:
             http_client=http_client,
         )
 
+    @property
+    def base_url(self) -> str:
+        """Where requests go (the SDK's default when model.base_url is null); probed at start-up."""
+        return str(self._client.base_url)
+
     async def complete(self, messages: list[Message], sampling: Sampling) -> Completion:
         kwargs = dict(
             model=self.model,

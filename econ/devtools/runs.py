@@ -1,0 +1,40 @@
+"""Helpers for end-to-end tests of the entry points: loopback overrides, composed configs, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from econ.config import register_resolvers
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+MINILM_DIM = 384  # embedder=local
+
+
+def loopback_overrides(base_url: str) -> list[str]:
+    """Point a run's model at an OpenAI-compatible loopback server."""
+    return ["model=openai_compatible", f"model.base_url={base_url}", "model.model=loopback"]
+
+
+def compose_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
+    """The config an entry point would see for these overrides (without Hydra's runtime section)."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def write_untrained_checkpoint(path: Path, overrides: list[str], obs_dim: int = MINILM_DIM, seed: int = 0) -> Path:
+    """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests."""
+    from econ.module import ECONModule
+    from econ.pipeline import learner_hparams
+
+    with torch.random.fork_rng():  # the caller's global RNG stays as it was
+        torch.manual_seed(seed)
+        module = ECONModule(learner_hparams(compose_config(overrides)), obs_dim=obs_dim)
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "optimizer_states": []}
+    module.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+    return Path(path)
