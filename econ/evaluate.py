@@ -1,4 +1,4 @@
-"""`python -m econ.evaluate ckpt_path=... method=econ`: evaluate a trained checkpoint on the test split."""
+"""`python -m econ.evaluate method=econ ckpt_path=...` or `method=single|self_consistency|mad`: test-split results."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from econ.config import register_resolvers
 from econ.errors import ConfigError
 from econ.loggers import finish_wandb
 from econ.module import ECONModule
-from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
+from econ.pipeline import (
+    ECON_METHODS, build_baseline, evaluate_baseline, evaluate_econ, learner_hparams, load_checkpoint, start,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -26,8 +29,7 @@ def load_module(cfg: DictConfig, checkpoint: dict, obs_dim: int) -> ECONModule:
 
 def run(cfg: DictConfig) -> dict:
     if cfg.method.name not in ECON_METHODS:
-        raise ConfigError(f"method={cfg.method.name}: econ.evaluate runs {list(ECON_METHODS)}; "
-                          "baselines run through experiments/compare_methods.py")
+        return run_baseline(cfg)
     if not cfg.ckpt_path:
         raise ConfigError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=outputs/svamp/.../last.ckpt")
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg)  # refused before any model is loaded or called
@@ -38,6 +40,18 @@ def run(cfg: DictConfig) -> dict:
         return write_results(cfg, parts, summaries, {
             "alpha": module.reward_weights.alpha.tolist(), "checkpoint": str(cfg.ckpt_path),
         })
+    finally:
+        finish_wandb()
+        parts.close()
+
+
+def run_baseline(cfg: DictConfig) -> dict:
+    """A baseline needs no checkpoint; its settings and budget are checked before any model loads."""
+    baseline = build_baseline(cfg.method)
+    parts = start(cfg)
+    try:
+        summary = evaluate_baseline(cfg, parts, baseline, parts.splits.test)
+        return write_results(cfg, parts, {baseline.name: summary}, {"baseline": baseline.describe()})
     finally:
         finish_wandb()
         parts.close()

@@ -1,0 +1,60 @@
+"""Self-consistency (Wang et al., 2023): n chain-of-thought samples of one prompt, majority vote.
+
+`method=single` is this with one greedy sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from econ.baselines.budget import load_budget, nearest_whole
+from econ.baselines.common import FixedAction, Transcript, whole
+from econ.data.answers import extract_answer
+from econ.data.datasets import Problem
+from econ.game import prompts
+from econ.game.records import EpisodeResult
+from econ.llm.client import LLMClient
+
+
+class SelfConsistency:
+    """n samples at a fixed [T, p]; the most common answer wins.
+
+    Budget `calls`: n = the matched run's calls per problem, rounded to the nearest whole number.
+    Budget `completion_tokens`: samples are drawn one at a time until the problem's completion tokens
+    reach the target, so the last sample overshoots it by less than one sample.
+    """
+
+    def __init__(
+        self, name: str, samples: int, temperature: float, penalty: float, top_p: float, max_tokens: int,
+        seed: int, budget: str | None = None, budget_source: str | None = None, budget_method: str = "econ",
+    ):
+        self.name = name
+        self.action = FixedAction(temperature, penalty, top_p, max_tokens, seed)
+        self.budget = load_budget(budget, budget_source, budget_method)
+        if self.budget is None:
+            self.samples: int | None = whole(samples, "method.samples", 1)
+        else:
+            self.samples = nearest_whole(self.budget.target) if self.budget.kind == "calls" else None
+
+    def describe(self) -> dict:
+        """What results.json records about this method's settings and the budget it matched."""
+        budget = None
+        if self.budget is not None:
+            matched = f"{self.samples} calls" if self.samples else f">= {self.budget.target:.0f} completion tokens"
+            budget = {**self.budget.describe(), "matched_per_problem": matched}
+        return {"method": self.name, "samples": self.samples, "temperature": self.action.temperature,
+                "penalty": self.action.penalty, "budget": budget}
+
+    async def play(self, client: LLMClient, problem: Problem) -> EpisodeResult:
+        transcript = Transcript(client, self.name, problem, self.action)
+        messages = prompts.solver_messages(problem.question)
+        if self.samples is not None:
+            replies = await asyncio.gather(*(transcript.ask(messages, 0, i) for i in range(self.samples)))
+        else:
+            target, replies = self.budget.target, []
+            # every reply costs at least one token, so ceil(target) samples bound the loop
+            while transcript.completion_tokens < target and len(replies) < math.ceil(target):
+                replies.append(await transcript.ask(messages, 0, len(replies)))
+        answers = [extract_answer(reply.text) for reply in replies]
+        return transcript.result([transcript.vote(0, answers)])

@@ -1,0 +1,288 @@
+"""One command, one table: single, self-consistency, MAD and ECON on the same test problems, at equal budget.
+
+    python experiments/compare_methods.py --out outputs/compare --limit 100 --n-agents 3 model=local
+
+Each method is a real run of `python -m econ.evaluate` into <out>/runs/<method> (ECON without --ckpt:
+`python -m econ.train learner.max_episodes=0`, labelled "untrained policy"). Self-consistency and MAD get
+the ECON run's LLM calls (or completion tokens) per problem. compare.md, compare.csv and the plots are read
+from the runs' results.json files, never recomputed. The token-scaling study then measures ECON's and MAD's
+tokens per problem for N = 2..16 with real prompts against the loopback server (see token_scaling.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a checkout, installed or not
+
+from econ.cli import run_or_exit  # noqa: E402
+from econ.errors import ConfigError, EconError  # noqa: E402
+from econ.runlog import read_jsonl  # noqa: E402
+from experiments import token_scaling  # noqa: E402
+
+ECON = ("econ_no_bne", "econ")
+BASELINES = ("single", "self_consistency", "mad")
+MATCHED = ("self_consistency", "mad")  # the methods an equal budget applies to
+SCALING_N = list(range(2, 17))
+RATIO_N = 9
+RATIO_TARGET = 0.3
+
+log = logging.getLogger("compare_methods")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("outputs/compare"), help="output dir (re-running resumes)")
+    parser.add_argument("--limit", type=int, default=100, help="test problems (dataset.limit)")
+    parser.add_argument("--n-agents", type=int, default=3, help="ECON executors and MAD debaters")
+    parser.add_argument("--rounds", type=int, default=None, help="ECON's K at inference (bne.max_iterations_infer)")
+    parser.add_argument("--ckpt", type=Path, default=None, help="trained ECON checkpoint; none = untrained policy")
+    parser.add_argument("--budget", choices=("calls", "completion_tokens", "none"), default="calls",
+                        help="what self_consistency and mad are matched to, per problem, from the econ run")
+    parser.add_argument("--methods", default=",".join(ECON + BASELINES), help="comma-separated methods to run")
+    parser.add_argument("--scaling-problems", type=int, default=3, help="problems per N in the token study")
+    parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
+    parser.add_argument("--scaling-only", action="store_true", help="only the token-scaling study")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. model=local")
+    args = parser.parse_args(argv)
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in args.methods if m not in ECON + BASELINES]
+    if unknown:
+        raise ConfigError(f"--methods: unknown {unknown}; choose from {list(ECON + BASELINES)}")
+    if args.budget != "none" and "econ" not in args.methods and set(MATCHED) & set(args.methods):
+        raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
+    if args.ckpt is not None and not args.ckpt.is_file():
+        raise ConfigError(f"--ckpt={args.ckpt}: no such checkpoint")
+    return args
+
+
+# ---------------------------------------------------------------- runs
+
+
+def run_entry(module: str, overrides: list[str], run_dir: Path) -> Path:
+    """`python -m <module> <overrides>` in run_dir; its results.json, or an EconError naming the run's log."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={run_dir}"]
+    log.info("running %s", " ".join(command[2:]))
+    done = subprocess.run(command, env=env)
+    if done.returncode != 0:
+        raise EconError(f"{module} {' '.join(overrides)} failed (exit {done.returncode}); see {run_dir}")
+    return run_dir / "results.json"
+
+
+def common_overrides(args: argparse.Namespace) -> list[str]:
+    """What every run shares, so they all see the same test problems and agents; user overrides last."""
+    shared = [f"dataset.limit={args.limit}", f"agents.n_agents={args.n_agents}"]
+    if args.rounds is not None:
+        shared.append(f"bne.max_iterations_infer={args.rounds}")
+    return shared + list(args.overrides)
+
+
+def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
+    """results.json of each ECON method asked for: from the checkpoint, or from an untrained policy."""
+    wanted = [m for m in ECON if m in args.methods]
+    if not wanted:
+        return {}
+    shared = common_overrides(args)
+    if args.ckpt is None:
+        # econ.train with no episodes saves the untrained networks and evaluates them like a trained run
+        logger = [] if any(o.startswith("logger=") for o in shared) else ["logger=csv"]
+        results = run_entry("econ.train", [*logger, "learner.max_episodes=0",
+                                           f"eval_methods=[{','.join(wanted)}]", *shared], runs / "econ_untrained")
+        return {method: results for method in wanted}
+    return {method: run_entry("econ.evaluate", [f"method={method}", f"ckpt_path={args.ckpt.resolve()}", *shared],
+                              runs / method) for method in wanted}
+
+
+def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, Path]) -> dict[str, Path]:
+    """results.json of each baseline; self_consistency and mad matched to the econ run's budget."""
+    out = {}
+    for method in (m for m in BASELINES if m in args.methods):
+        overrides = [f"method={method}", *common_overrides(args)]
+        if method in MATCHED and args.budget != "none":
+            overrides += [f"method.budget={args.budget}", f"method.budget_source={econ_results['econ'].resolve()}",
+                          "method.budget_method=econ"]
+        out[method] = run_entry("econ.evaluate", overrides, runs / method)
+    return out
+
+
+# ---------------------------------------------------------------- table
+
+
+def read_row(method: str, results_path: Path, untrained: bool) -> dict:
+    """One table row, every number as the run's results.json reported it."""
+    results = json.loads(results_path.read_text())
+    s = results["methods"][method]
+    n = s["n"]
+    config = results.get("config", {})
+    low, high = s["accuracy_ci95"]
+    return {
+        "method": method,
+        "label": f"{method} (untrained policy)" if untrained and method in ECON else method,
+        "budget": _budget_text(method, results, config),
+        "n": n,
+        "accuracy": s["accuracy"],
+        "ci_low": low,
+        "ci_high": high,
+        "parse_rate": s["parse_rate"],
+        "llm_calls_per_problem": s["llm_calls_per_problem"],
+        "prompt_tokens_per_problem": s["prompt_tokens"] / n,
+        "completion_tokens_per_problem": s["completion_tokens"] / n,
+        "tokens_per_problem": s["tokens_per_problem"],
+        "wall_s_per_problem": s["wall_s"] / n,
+        "cache_hits": s["cache_hits"],
+        "dataset": results.get("dataset"),
+        "model": results.get("model"),
+        "results_json": str(results_path),
+    }
+
+
+def _budget_text(method: str, results: dict, config: dict) -> str:
+    agents = config.get("agents", {}).get("n_agents")
+    if method == "econ_no_bne":
+        return f"N={agents}, 1 round"
+    if method == "econ":
+        return f"N={agents}, K<={config.get('bne', {}).get('max_iterations_infer')} rounds"
+    baseline = results.get("baseline") or {}
+    if baseline.get("budget"):
+        return f"matched: {baseline['budget']['matched_per_problem']}"
+    if method == "mad":
+        return f"{baseline.get('agents')} agents x {baseline.get('rounds')} rounds"
+    return f"{baseline.get('samples')} sample(s)"
+
+
+def problem_ids(method: str, results_path: Path) -> set[str]:
+    """The problems a run evaluated, from its per-problem log next to results.json."""
+    return {r["problem_id"] for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")}
+
+
+def check_same_problems(rows: list[dict]) -> None:
+    """Refuse a table whose runs saw different problems (e.g. a reused --out with another --limit)."""
+    first = rows[0]
+    expected = problem_ids(first["method"], Path(first["results_json"]))
+    for row in rows:
+        ids = problem_ids(row["method"], Path(row["results_json"]))
+        if ids != expected or row["n"] != len(expected):
+            raise EconError(f"{row['method']} and {first['method']} ran on different problems; "
+                            "use a fresh --out for a new --limit or dataset")
+
+
+def budget_note(budget: str, rows: list[dict]) -> str:
+    """The sentence that says which budget the matched methods got, read from their results.json."""
+    matched = [row for row in rows if row["method"] in MATCHED]
+    if budget == "none" or not matched:
+        return "No budget matching: every method ran with its own settings."
+    source = json.loads(Path(matched[0]["results_json"]).read_text())["baseline"]["budget"]
+    what = "LLM calls" if budget == "calls" else "completion tokens"
+    return (f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
+            f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).")
+
+
+def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
+    header = ("| method | budget per problem | n | accuracy (95% CI) | parse rate | LLM calls / problem | "
+              "prompt tokens / problem | completion tokens / problem | wall s / problem | cache hits |")
+    lines = [
+        f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
+        "", note, "", header, "|" + "---|" * 10,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['budget']} | {r['n']} | {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] "
+            f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
+            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
+        )
+    lines += ["", "Tokens count cached replies too; wall time does not include calls served by the cache "
+              "(econ replays econ_no_bne's first round from it: same prompts and seeds).", ""]
+    if scaling:
+        lines += [scaling, ""]
+    path.write_text("\n".join(lines))
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_accuracy_vs_tokens(rows: list[dict], path: Path) -> None:
+    """One point per method: accuracy (95% CI bars) against tokens per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for r in rows:
+        ax.errorbar(r["tokens_per_problem"], r["accuracy"], fmt="o", capsize=4, label=r["label"],
+                    yerr=[[r["accuracy"] - r["ci_low"]], [r["ci_high"] - r["accuracy"]]])
+    ax.set_xlabel("tokens per problem (prompt + completion)")
+    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_title(f"{rows[0]['dataset']}: accuracy vs tokens, {rows[0]['n']} problems")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- token scaling
+
+
+def token_study(args: argparse.Namespace, out: Path) -> str:
+    """Measure tokens per problem vs N for ECON and MAD; write scaling.csv and the plot; the ratio sentence."""
+    from hydra import compose, initialize_config_dir
+
+    from econ.config import register_resolvers
+    from econ.data.datasets import load_splits
+    from econ.embed.local import LocalEmbedder
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[*args.overrides, "method=mad"])
+    problems = load_splits(cfg.dataset, cfg.seed).test[: args.scaling_problems]
+    rows = token_scaling.measure(cfg, SCALING_N, args.scaling_rounds, problems, LocalEmbedder())
+    write_csv(rows, out / "scaling.csv")
+    token_scaling.plot(rows, out / "tokens_vs_n.png")
+    ratio = token_scaling.ratio_at(rows, RATIO_N)
+    last_round = token_scaling.ratio_at(rows, RATIO_N, "last_round_prompt_tokens")
+    verdict = "meets" if ratio <= RATIO_TARGET else "misses"
+    return (f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
+            f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
+            f"prompt tokens of the last round alone: {last_round:.3f}. Round 0 costs both methods O(N·L) and "
+            "completions are N·L per round for both, so the whole-problem ratio falls toward the per-round one "
+            "only as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    args = parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    scaling = None
+    if not args.scaling_only:
+        econ_results = run_econ(args, out / "runs")
+        paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
+        rows = [read_row(m, paths[m], args.ckpt is None) for m in ECON + BASELINES if m in paths]
+        check_same_problems(rows)
+        write_csv(rows, out / "compare.csv")
+        plot_accuracy_vs_tokens(rows, out / "accuracy_vs_tokens.png")
+    if not args.no_scaling:
+        scaling = token_study(args, out)
+        print(scaling)
+    if not args.scaling_only:
+        write_markdown(rows, budget_note(args.budget, rows), out / "compare.md", scaling)
+        print((out / "compare.md").read_text())
+
+
+if __name__ == "__main__":
+    run_or_exit(main)

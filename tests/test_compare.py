@@ -1,0 +1,135 @@
+"""The comparison study: its table comes from the runs' results.json, and the token-scaling measurement."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from test_baselines import HashEmbedder
+
+from econ.baselines.budget import nearest_whole
+from econ.config import register_resolvers
+from econ.data.datasets import Problem
+from econ.errors import ConfigError, EconError
+from experiments import compare_methods, token_scaling
+
+REPO = Path(__file__).resolve().parents[1]
+IDS = ["svamp:a", "svamp:b", "svamp:c", "svamp:d"]
+
+
+def summary(accuracy: float, calls: float, **extra) -> dict:
+    return {"n": 4, "accuracy": accuracy, "accuracy_ci95": [0.1234, 0.8766], "parse_rate": 0.75,
+            "llm_calls_per_problem": calls, "prompt_tokens": 4000, "completion_tokens": 1000,
+            "tokens_per_problem": 1250.0, "wall_s": 8.0, "cache_hits": 3, **extra}
+
+
+def fake_run(root: Path, methods: dict[str, dict], ids: list[str] = IDS, baseline: dict | None = None) -> Path:
+    """A run dir as econ.evaluate leaves it: results.json plus one per-problem log per method."""
+    root.mkdir(parents=True)
+    for method in methods:
+        # every logged problem is wrong: a table recomputed from the logs would show 0%
+        lines = [json.dumps({"problem_id": pid, "correct": False}) for pid in ids]
+        (root / f"results_{method}.jsonl").write_text("\n".join(lines) + "\n")
+    results = {"methods": methods, "dataset": "svamp", "model": "m", "baseline": baseline,
+               "config": {"agents": {"n_agents": 3}, "bne": {"max_iterations_infer": 2}}}
+    path = root / "results.json"
+    path.write_text(json.dumps(results))
+    return path
+
+
+def matched(method: str, **fields) -> dict:
+    return {"method": method, **fields, "budget": {"kind": "calls", "target_per_problem": 9.0, "method": "econ",
+                                                   "source": "runs/econ_untrained/results.json",
+                                                   "matched_per_problem": "9 calls"}}
+
+
+def test_table_is_read_from_results_json_not_recomputed(tmp_path):
+    econ = fake_run(tmp_path / "econ", {"econ_no_bne": summary(0.5, 5.0), "econ": summary(0.625, 9.0)})
+    sc = fake_run(tmp_path / "sc", {"self_consistency": summary(0.375, 9.0)},
+                  baseline=matched("self_consistency", samples=9))
+    rows = [compare_methods.read_row("econ_no_bne", econ, untrained=True),
+            compare_methods.read_row("econ", econ, untrained=True),
+            compare_methods.read_row("self_consistency", sc, untrained=True)]
+    compare_methods.check_same_problems(rows)
+    note = compare_methods.budget_note("calls", rows)
+    compare_methods.write_markdown(rows, note, tmp_path / "compare.md", scaling=None)
+    compare_methods.write_csv(rows, tmp_path / "compare.csv")
+    table = (tmp_path / "compare.md").read_text()
+    assert ("| econ (untrained policy) | N=3, K<=2 rounds | 4 | 62.5% [12.3%, 87.7%] | 75.0% | 9.00 | 1000 | 250 "
+            "| 2.00 | 3 |") in table
+    assert "| self_consistency | matched: 9 calls | 4 | 37.5% [12.3%, 87.7%] |" in table
+    assert "matched to econ's LLM calls per problem (9.00, read from runs/econ_untrained/results.json)" in table
+    with (tmp_path / "compare.csv").open() as handle:
+        csv_rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert float(csv_rows["econ_no_bne"]["accuracy"]) == 0.5 and float(csv_rows["econ"]["ci_low"]) == 0.1234
+
+
+def test_runs_on_different_problems_are_refused(tmp_path):
+    single = fake_run(tmp_path / "single", {"single": summary(0.5, 1.0)}, baseline={"samples": 1})
+    mad = fake_run(tmp_path / "mad", {"mad": summary(0.5, 9.0)}, ids=IDS[:3] + ["svamp:z"], baseline={})
+    rows = [compare_methods.read_row(m, p, untrained=False) for m, p in (("single", single), ("mad", mad))]
+    with pytest.raises(EconError, match="mad and single ran on different problems"):
+        compare_methods.check_same_problems(rows)
+
+
+def test_command_line_errors_are_one_line_and_precede_any_run(tmp_path):
+    with pytest.raises(ConfigError, match=r"--methods: unknown \['cot'\]"):
+        compare_methods.parse_args(["--methods", "single,cot"])
+    with pytest.raises(ConfigError, match="--budget: matching needs the econ run"):
+        compare_methods.parse_args(["--methods", "single,mad"])
+    with pytest.raises(ConfigError, match="--ckpt="):
+        compare_methods.parse_args(["--ckpt", str(tmp_path / "none.ckpt")])
+
+
+def scaling_config():
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="evaluate", overrides=["method=mad", "agents.belief_dim=8", "agents.entity_dim=8",
+                                                          "agents.n_heads=2", "agents.n_blocks=1"])
+
+
+def test_mad_prompt_tokens_grow_quadratically_in_n_and_econs_linearly():
+    problems = [Problem("svamp:x", "A box holds 6 pens. How many pens are in 2 boxes?", "12", "svamp")]
+    rows = token_scaling.measure(scaling_config(), [2, 3, 4], 2, problems, HashEmbedder())
+    tokens = {(r["method"], r["n_agents"]): r for r in rows}
+    for n in (2, 3, 4):
+        assert tokens[("mad", n)]["llm_calls"] == 2 * n  # 2 rounds of N debaters
+        assert tokens[("econ", n)]["llm_calls"] == 1 + 2 * (n + 1)  # strategy + 2 x (N executors + commitment)
+    mad = [tokens[("mad", n)]["prompt_tokens"] for n in (2, 3, 4)]
+    econ = [tokens[("econ", n)]["prompt_tokens"] for n in (2, 3, 4)]
+    mad_curvature, econ_curvature = mad[2] - 2 * mad[1] + mad[0], econ[2] - 2 * econ[1] + econ[0]
+    # MAD: each of N debaters reads N-1 answers of ~150 words -> second difference ~ 2 x 150 words
+    assert mad_curvature > 250 and abs(econ_curvature) < 0.1 * mad_curvature
+    assert token_scaling.ratio_at(rows, 4) < token_scaling.ratio_at(rows, 3) < token_scaling.ratio_at(rows, 2)
+
+
+def test_realistic_responder_is_as_long_as_asked_and_ends_in_a_box():
+    body = {"seed": 3, "max_tokens": 320, "messages": [{"role": "user", "content": "Solve it."}]}
+    reply = token_scaling.realistic_responder(body)
+    assert len(reply.split()) == token_scaling.SOLUTION_WORDS and reply.endswith("}")
+    assert len(token_scaling.realistic_responder({**body, "max_tokens": 40}).split()) == 40
+    assert "answer" in json.loads(token_scaling.realistic_responder(
+        {**body, "messages": [{"role": "user", "content": "Reply with only a JSON object"}]}))
+
+
+@pytest.mark.slow
+def test_one_command_runs_every_method_on_the_same_problems_at_equal_calls(loopback, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "compare"
+    compare_methods.main(["--out", str(out), "--limit", "2", "--n-agents", "2", "--rounds", "2", "--no-scaling",
+                          "model=openai_compatible", f"model.base_url={loopback.base_url}", "model.model=loopback",
+                          "agents.belief_dim=16", "agents.entity_dim=32"])
+    assert {p.name for p in out.iterdir()} >= {"compare.md", "compare.csv", "accuracy_vs_tokens.png", "runs"}
+    with (out / "compare.csv").open() as handle:
+        rows = {row["method"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"econ_no_bne", "econ", "single", "self_consistency", "mad"}
+    econ_calls = float(rows["econ"]["llm_calls_per_problem"])
+    assert float(rows["self_consistency"]["llm_calls_per_problem"]) == nearest_whole(econ_calls)
+    assert abs(float(rows["mad"]["llm_calls_per_problem"]) - econ_calls) <= 1  # N=2 debaters: nearest even count
+    assert all(row["n"] == "2" for row in rows.values()) and os.path.getsize(out / "accuracy_vs_tokens.png") > 0
