@@ -60,6 +60,11 @@ class LoopbackRequest:
     received_at: float = field(default_factory=time.monotonic)
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    # dozens of executors connect at once; the stdlib's listen backlog of 5 drops them
+    request_queue_size = 256
+
+
 class LoopbackServer:
     """Serve /v1/chat/completions, /chat/completions, /v1/embeddings and GET /v1/models.
 
@@ -104,7 +109,7 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._capacity = threading.BoundedSemaphore(capacity)
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _BackloggedServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback", daemon=True

@@ -10,7 +10,7 @@ from typing import Any
 class Call:
     """One LLM call as sent and received."""
 
-    role: str  # "strategy" | "executor" | "commitment"
+    role: str  # "strategy" | "executor" | "commitment"; hierarchical: also "local_commitment" | "merge_commitment"
     round: int
     agent: int | None
     messages: list[dict[str, str]]
@@ -18,6 +18,8 @@ class Call:
     prompt_tokens: int
     completion_tokens: int
     cached: bool
+    group: int | None = None  # hierarchical: the executor group, or the merging node at its tree level
+    level: int | None = None  # hierarchical commitments: 1 = local, then one more per merge level
 
 
 @dataclass
@@ -32,6 +34,8 @@ class RoundRecord:
     commitment_json_ok: bool
     commitment_fallback: bool
     residual: float | None  # max_i |e_i^k - e_i^{k-1}| in normalised units; None in round 0
+    groups: list[int] | None = None  # hierarchical: the group of each executor; None in the flat game
+    commitment_levels: list[list[str | None]] | None = None  # hierarchical: answers per tree level, local first
 
 
 @dataclass

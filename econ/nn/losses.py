@@ -28,8 +28,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from econ.hierarchy import effective_group_size
 from econ.nn.belief import BeliefNetwork, explore
 from econ.nn.encoder import BeliefEncoder
+from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer
 from econ.nn.mixer import Mixer
 from econ.nn.transition import TransitionBatch
 
@@ -37,7 +39,7 @@ from econ.nn.transition import TransitionBatch
 class Networks(nn.Module):
     """Belief network, belief encoder and mixer: one online or target copy of the learner."""
 
-    def __init__(self, belief: BeliefNetwork, encoder: BeliefEncoder, mixer: Mixer):
+    def __init__(self, belief: BeliefNetwork, encoder: BeliefEncoder | HierarchicalBeliefEncoder, mixer: Mixer):
         super().__init__()
         self.belief, self.encoder, self.mixer = belief, encoder, mixer
         self.is_target = False
@@ -57,14 +59,20 @@ class Networks(nn.Module):
         p_bounds: tuple[float, float] = (0.1, 0.9),
         mixer_hidden_dim: int = 64,
         feature_dim: int = 64,
+        group_size: int | None = None,
     ) -> Networks:
-        """The three networks with matching sizes; the commitment embedding has the obs field size."""
-        return cls(
-            BeliefNetwork(n_agents, obs_dim, n_fields, belief_dim, entity_dim, n_heads, n_blocks, dropout,
-                          t_bounds, p_bounds),
-            BeliefEncoder(belief_dim, n_heads, dropout),
-            Mixer(belief_dim, obs_dim, mixer_hidden_dim, feature_dim, n_heads),
-        )
+        """The three networks with matching sizes; the commitment embedding has the obs field size.
+
+        group_size < n_agents makes the encoder and mixer hierarchical (within groups, then across).
+        """
+        belief = BeliefNetwork(n_agents, obs_dim, n_fields, belief_dim, entity_dim, n_heads, n_blocks, dropout,
+                               t_bounds, p_bounds)
+        group = effective_group_size(n_agents, group_size)
+        if group is None:
+            return cls(belief, BeliefEncoder(belief_dim, n_heads, dropout),
+                       Mixer(belief_dim, obs_dim, mixer_hidden_dim, feature_dim, n_heads))
+        return cls(belief, HierarchicalBeliefEncoder(belief_dim, group, n_heads, dropout),
+                   HierarchicalMixer(belief_dim, obs_dim, group, mixer_hidden_dim, feature_dim, n_heads))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Disjoint groups, one optimiser each: belief (body + Q head), policy (μ head), encoder, mixer."""
