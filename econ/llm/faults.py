@@ -14,6 +14,7 @@ import time
 from types import ModuleType
 
 from econ.errors import ConfigError, LLMError
+from econ.llm.base import Completion
 
 _REASONS = {
     400: "Bad Request",
@@ -157,3 +158,18 @@ def chat_response_parts(label: str, response) -> tuple[str, int, int]:
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     return text, prompt_tokens, completion_tokens
+
+
+async def create_chat_completion(client, sdk: ModuleType, label: str, key_env: str | None, secret: str | None,
+                                 **kwargs):
+    """One SDK chat call (OpenAI-style client) as a Completion; SDK errors become Faults or LLMErrors."""
+    start = time.perf_counter()
+    try:
+        response = await client.chat.completions.create(**kwargs)
+    except Exception as exc:
+        fault = sdk_fault(exc, sdk, label, key_env, secret)
+        if fault is None:
+            raise
+        raise fault from None
+    text, prompt_tokens, completion_tokens = chat_response_parts(label, response)
+    return Completion(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)

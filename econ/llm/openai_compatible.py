@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 
 from econ.errors import ConfigError
 from econ.llm.base import Completion, Message, Sampling
-from econ.llm.faults import chat_response_parts, read_api_key, sdk_fault
+from econ.llm.faults import create_chat_completion, read_api_key
 
 NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
 
@@ -79,16 +78,7 @@ class OpenAICompatibleBackend:
             kwargs["frequency_penalty"] = penalty
         if sampling.seed is not None:
             kwargs["seed"] = int(sampling.seed)
-        start = time.perf_counter()
-        try:
-            response = await self._client.chat.completions.create(**kwargs)
-        except Exception as exc:
-            fault = sdk_fault(exc, self._sdk, "openai_compatible", self.api_key_env, self._key)
-            if fault is None:
-                raise
-            raise fault from None
-        text, prompt_tokens, completion_tokens = chat_response_parts("openai_compatible", response)
-        return Completion(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)
+        return await create_chat_completion(self._client, self._sdk, "openai_compatible", self.api_key_env, self._key, **kwargs)
 
     async def aclose(self) -> None:
         await self._client.close()
