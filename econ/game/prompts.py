@@ -74,8 +74,15 @@ def debate_messages(question: str, own_answer: str, other_answers: list[str]) ->
 
 
 def commitment_messages(question: str, strategy: str, answers: list[str]) -> list[Message]:
-    """Ask the coordinator to commit to one final answer as a JSON object."""
-    listed = "\n\n".join(f"Solver {i + 1}:\n{_tail(text)}" for i, text in enumerate(answers))
+    """Ask the coordinator to commit to one final answer as a JSON object.
+
+    Each solver appears as its extracted final answer and the last step of its reasoning, not its
+    whole text, so the prompt grows with N but not with the answers' length (O(N), not O(N·L)).
+    """
+    listed = "\n".join(
+        f"Solver {i + 1}: final answer {extract_answer(text) or '(none)'}; last step: {_tail(text)}"
+        for i, text in enumerate(answers)
+    )
     user = (
         f"{_fence(question)}\n\nStrategy: {strategy.strip() or '(none)'}\n\nThe solvers answered:\n{listed}\n\n"
         'Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
@@ -84,9 +91,9 @@ def commitment_messages(question: str, strategy: str, answers: list[str]) -> lis
     return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
 
 
-def _tail(text: str, max_chars: int = 600) -> str:
-    """The end of an answer, where the result is; keeps commitment prompts bounded."""
-    text = text.strip()
+def _tail(text: str, max_chars: int = 240) -> str:
+    """The end of an answer, where its last step and result are, on one line."""
+    text = " ".join(text.split())
     return text if len(text) <= max_chars else "..." + text[-max_chars:]
 
 
