@@ -68,10 +68,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------- runs
 
 
+def path_override(key: str, path: Path) -> str:
+    """A Hydra override for a path, quoted: run dirs and checkpoints often hold '=' and ','."""
+    if "'" in str(path):
+        raise ConfigError(f"{key}={path}: a path with a single quote cannot be passed to Hydra; rename it")
+    return f"{key}='{path}'"
+
+
 def run_entry(module: str, overrides: list[str], run_dir: Path) -> Path:
     """`python -m <module> <overrides>` in run_dir; its results.json, or an EconError naming the run's log."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", module, *overrides, f"hydra.run.dir={run_dir}"]
+    command = [sys.executable, "-m", module, *overrides, path_override("hydra.run.dir", run_dir)]
     log.info("running %s", " ".join(command[2:]))
     done = subprocess.run(command, env=env)
     if done.returncode != 0:
@@ -99,7 +106,8 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
         results = run_entry("econ.train", [*logger, "learner.max_episodes=0",
                                            f"eval_methods=[{','.join(wanted)}]", *shared], runs / "econ_untrained")
         return {method: results for method in wanted}
-    return {method: run_entry("econ.evaluate", [f"method={method}", f"ckpt_path={args.ckpt.resolve()}", *shared],
+    ckpt = path_override("ckpt_path", args.ckpt.resolve())
+    return {method: run_entry("econ.evaluate", [f"method={method}", ckpt, *shared],
                               runs / method) for method in wanted}
 
 
@@ -109,8 +117,8 @@ def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, 
     for method in (m for m in BASELINES if m in args.methods):
         overrides = [f"method={method}", *common_overrides(args)]
         if method in MATCHED and args.budget != "none":
-            overrides += [f"method.budget={args.budget}", f"method.budget_source={econ_results['econ'].resolve()}",
-                          "method.budget_method=econ"]
+            source = path_override("method.budget_source", econ_results["econ"].resolve())
+            overrides += [f"method.budget={args.budget}", source, "method.budget_method=econ"]
         out[method] = run_entry("econ.evaluate", overrides, runs / method)
     return out
 

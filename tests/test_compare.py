@@ -133,3 +133,13 @@ def test_one_command_runs_every_method_on_the_same_problems_at_equal_calls(loopb
     assert float(rows["self_consistency"]["llm_calls_per_problem"]) == nearest_whole(econ_calls)
     assert abs(float(rows["mad"]["llm_calls_per_problem"]) - econ_calls) <= 1  # N=2 debaters: nearest even count
     assert all(row["n"] == "2" for row in rows.values()) and os.path.getsize(out / "accuracy_vs_tokens.png") > 0
+
+
+def test_paths_with_hydra_syntax_pass_through_overrides_unchanged():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = Path("/runs/+experiment=svamp,dataset.limit=50/last.ckpt")
+    (override,) = OverridesParser.create().parse_overrides([compare_methods.path_override("ckpt_path", path)])
+    assert override.value() == str(path)
+    with pytest.raises(ConfigError, match="single quote"):
+        compare_methods.path_override("ckpt_path", Path("/runs/it's/last.ckpt"))
