@@ -262,13 +262,18 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     write_csv(rows, out / "scaling.csv")
     token_scaling.plot(rows, out / "tokens_vs_n.png")
     ratio = token_scaling.ratio_at(rows, RATIO_N)
+    share = {key: token_scaling.ratio_at(rows, RATIO_N, key, over="tokens_per_problem")
+             for key in ("executor_completion_tokens", "executor_prompt_tokens")}
     last_round = token_scaling.ratio_at(rows, RATIO_N, "last_round_prompt_tokens")
     verdict = "meets" if ratio <= RATIO_TARGET else "misses"
     return (f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
             f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
-            f"prompt tokens of the last round alone: {last_round:.3f}. Round 0 costs both methods O(N·L) and "
-            "completions are N·L per round for both, so the whole-problem ratio falls toward the per-round one "
-            "only as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png).")
+            f"prompt tokens of the last round alone: {last_round:.3f}. Of ECON's {ratio:.3f}, its executors' "
+            f"completions are {share['executor_completion_tokens']:.3f} of MAD's tokens (both methods write N answers "
+            f"per round) and their prompts {share['executor_prompt_tokens']:.3f} (the question and strategy each "
+            "round, plus the executor's own previous answer after round 0); the coordinator's strategy and "
+            "commitments are the rest. Only MAD's debate rounds are O(N²·L), so the whole-problem ratio falls "
+            "toward the last round's as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png).")
 
 
 def main(argv: list[str] | None = None) -> None:

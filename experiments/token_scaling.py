@@ -61,6 +61,10 @@ async def _tokens(play, problems: list[Problem]) -> dict[str, float]:
         "rounds": sum(r.rounds_used for r in results) / n,
         # the prompts of the last round alone: where reading the others' answers costs MAD O(N²·L)
         "last_round_prompt_tokens": sum(_last_round_prompt(r) for r in results) / n,
+        # executors' (or debaters') tokens alone; the rest is the coordinator's
+        "executor_prompt_tokens": sum(c.prompt_tokens for r in results for c in r.calls if c.role == "executor") / n,
+        "executor_completion_tokens": sum(
+            c.completion_tokens for r in results for c in r.calls if c.role == "executor") / n,
     }
 
 
@@ -111,10 +115,11 @@ def measure(cfg: DictConfig, ns: list[int], rounds: int, problems: list[Problem]
     return rows
 
 
-def ratio_at(rows: list[dict], n: int, key: str = "tokens_per_problem") -> float:
-    """ECON's `key` (default: tokens per problem) over MAD's at N = n."""
-    tokens = {row["method"]: row[key] for row in rows if row["n_agents"] == n}
-    return tokens["econ"] / tokens["mad"]
+def ratio_at(rows: list[dict], n: int, key: str = "tokens_per_problem", over: str | None = None) -> float:
+    """ECON's `key` (default: tokens per problem) over MAD's `over` (default: the same key) at N = n."""
+    econ = next(row for row in rows if row["n_agents"] == n and row["method"] == "econ")
+    mad = next(row for row in rows if row["n_agents"] == n and row["method"] == "mad")
+    return econ[key] / mad[over or key]
 
 
 def plot(rows: list[dict], path: Path) -> None:
