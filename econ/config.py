@@ -22,7 +22,9 @@ NUMBER_KEYS = (
     "agents.dropout", "agents.top_p", "agents.coordinator_temperature", "bne.threshold", "reward.lr", "reward.reg",
     "reward.lambda_sd", "reward.lambda_m", "reward.lambda_e", "learner.gamma", "learner.tau", "learner.lr",
     "learner.lr_coordinator", "learner.exploration_sigma", "llm.retry_initial_wait_s", "llm.retry_max_wait_s",
+    "dataset.validation_fraction",
 )
+EVAL_SPLITS = ("test", "validation")
 
 
 def run_name(override_dirname: str, resume: Any = True) -> str:
@@ -113,6 +115,10 @@ def validate(cfg: DictConfig) -> None:
     limit = cfg.dataset.limit
     _require(limit is None or (_is_int(limit) and limit >= 1), f"dataset.limit={limit}",
              "use null (all problems) or a whole number >= 1")
+    split = OmegaConf.select(cfg, "eval_split", default="test")  # train only; evaluate always uses test
+    _require(split in EVAL_SPLITS, f"eval_split={split}", f"use one of {', '.join(EVAL_SPLITS)}")
+    _require(split != "validation" or OmegaConf.select(cfg, "dataset.validation_fraction", default=0) > 0,
+             "eval_split=validation", "needs a validation split; set dataset.validation_fraction in (0, 1), e.g. 0.2")
     for key in ("max_concurrency", "max_retries"):
         value = cfg.llm[key]
         _require(_is_int(value) and value >= (1 if key == "max_concurrency" else 0), f"llm.{key}={value}",

@@ -149,9 +149,10 @@ def results_table(results: dict[str, Any]) -> wandb.Table:
 
 
 def log_results(loggers: list[Logger], results: dict[str, Any]) -> None:
-    """The final results on every logger as test/<method>/<metric>; on W&B also the run summary
+    """The final results on every logger as <eval_split>/<method>/<metric>; on W&B also the run summary
     (results.json without the config and the per-problem usage) and a `results/table` table."""
-    metrics = {f"test/{method}/{key}": value for method, summary in results["methods"].items()
+    split = results.get("eval_split", "test")
+    metrics = {f"{split}/{method}/{key}": value for method, summary in results["methods"].items()
                for key, value in summary.items() if isinstance(value, (int, float))}
     for logger in loggers:
         logger.log_metrics(metrics)

@@ -137,11 +137,13 @@ def evaluate_baseline(cfg: DictConfig, parts: Components, baseline: Any, problem
 
 
 def write_results(
-    cfg: DictConfig, parts: Components, summaries: dict[str, dict[str, Any]], extra: dict[str, Any]
+    cfg: DictConfig, parts: Components, summaries: dict[str, dict[str, Any]], extra: dict[str, Any],
+    split: str = "test",
 ) -> dict[str, Any]:
-    """results.json in the run dir, the final table on the terminal."""
+    """results.json in the run dir, the final table on the terminal; both name the evaluated split."""
     results = {
         "methods": summaries,
+        "eval_split": split,
         "dataset": cfg.dataset.name,
         "model": OmegaConf.select(cfg, "model.model") or OmegaConf.select(cfg, "model.name"),
         "n_agents": cfg.agents.n_agents,
@@ -150,6 +152,6 @@ def write_results(
         **extra,
     }
     (parts.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    print_table(summaries, title=f"{cfg.dataset.name}: {len(parts.splits.test)} test problems")
+    print_table(summaries, title=f"{cfg.dataset.name}: {len(getattr(parts.splits, split))} {split} problems")
     log.info("results written to %s", parts.run_dir / "results.json")
     return results

@@ -1,4 +1,4 @@
-"""`python -m econ.train +experiment=svamp`: train ECON, then evaluate baseline and BNE on the test split."""
+"""`python -m econ.train +experiment=svamp`: train ECON, then evaluate baseline and BNE on `eval_split`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ quiet_launcher_schema_warning()
 
 
 def train(cfg: DictConfig) -> dict:
-    """Play and learn on the train split, checkpoint, then evaluate on the test split."""
+    """Play and learn on the train split, checkpoint, then evaluate on `eval_split` (test or validation)."""
     unknown = [m for m in cfg.eval_methods if m not in ECON_METHODS]
     if unknown:
         raise ConfigError(f"eval_methods={list(cfg.eval_methods)}: unknown {unknown}; choose from {list(ECON_METHODS)}")
@@ -50,13 +50,14 @@ def train(cfg: DictConfig) -> dict:
         )
         trainer.fit(module)
         log.info("trained on %d episodes, %d updates", module.episodes_done, module.updates_done)
-        summaries = evaluate_econ(cfg, parts, module, list(cfg.eval_methods), parts.splits.test)
+        problems = getattr(parts.splits, cfg.eval_split)  # start() checked it is test or validation
+        summaries = evaluate_econ(cfg, parts, module, list(cfg.eval_methods), problems)
         results = write_results(cfg, parts, summaries, {
             "alpha": module.reward_weights.alpha.tolist(),
             "train_episodes": module.episodes_done,
             "updates": module.updates_done,
             "checkpoint": str(last),
-        })
+        }, split=cfg.eval_split)
         log_results(loggers, results)
         return results
     except BaseException as error:
@@ -70,7 +71,7 @@ def train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     results = run_job(lambda: train(cfg))
-    # what a sweeper (optuna) optimises; a failed job of a multirun returns None
+    # what a sweeper (optuna) optimises: accuracy on eval_split; a failed job of a multirun returns None
     return None if results is None else results["methods"][list(cfg.eval_methods)[-1]]["accuracy"]
 
 

@@ -52,6 +52,13 @@ CASES = [
     ("checkpoint_missing", "evaluate", ["LOOPBACK", "method=econ", "ckpt_path={missing}"], {}, "ckpt_path=",
      ECON_EXIT),
     ("checkpoint_not_given", "evaluate", ["LOOPBACK", "method=econ"], {}, "ckpt_path", ECON_EXIT),
+    ("validation_split_not_carved", "train", ["LOOPBACK", "eval_split=validation"], {}, "dataset.validation_fraction",
+     ECON_EXIT),
+    ("validation_fraction_out_of_range", "train", ["LOOPBACK", "dataset.validation_fraction=1.5"], {},
+     "dataset.validation_fraction=1.5", ECON_EXIT),
+    ("validation_takes_all_train", "train",
+     ["LOOPBACK", "dataset=custom", "dataset.path={three_rows}", "dataset.validation_fraction=0.9"], {},
+     "leaving none to train on", ECON_EXIT),
     ("checkpoint_from_other_n", "evaluate", ["LOOPBACK", "method=econ", "ckpt_path={five_agents_ckpt}"], {},
      "agents.n_agents=3: the checkpoint was trained with agents.n_agents=5", ECON_EXIT),
 ]
@@ -62,6 +69,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad_input")
     (root / "empty.jsonl").write_text("")
     (root / "no_question.jsonl").write_text('{"text": "What is 1 + 1?", "answer": 2}\n')
+    (root / "three_rows.jsonl").write_text("".join(f'{{"question": "What is {i} + 1?", "answer": {i + 1}}}\n'
+                                                   for i in range(3)))
     (root / "garbage.jsonl").write_text("this is { not json at all\n\x00\x01\n")
     (root / "bad.env").write_text("# keys\nTHIS LINE HAS NO EQUALS SIGN\n")
     with socket.socket() as probe:  # a port nobody listens on once this socket is closed
@@ -69,7 +78,8 @@ def files(tmp_path_factory) -> dict[str, str]:
         closed_port = probe.getsockname()[1]
     checkpoint = write_untrained_checkpoint(root / "five_agents.ckpt", ["agents.n_agents=5"])
     return {"root": str(root), "missing": str(root / "missing.jsonl"), "empty": str(root / "empty.jsonl"),
-            "no_question": str(root / "no_question.jsonl"), "garbage": str(root / "garbage.jsonl"),
+            "no_question": str(root / "no_question.jsonl"), "three_rows": str(root / "three_rows.jsonl"),
+            "garbage": str(root / "garbage.jsonl"),
             "bad_env": str(root / "bad.env"), "closed_port": str(closed_port),
             "missing_gguf": str(root / "missing.gguf"), "five_agents_ckpt": str(checkpoint)}
 

@@ -60,6 +60,9 @@ def test_default_config_is_valid():
         ("dataset.limit=0", "dataset.limit"),
         ("llm.max_concurrency=0", "llm.max_concurrency"),
         ("agents.group_size=0", "agents.group_size"),
+        ("eval_split=train", "eval_split"),
+        ("eval_split=validation", "eval_split=validation"),
+        ("dataset.validation_fraction=abc", "dataset.validation_fraction"),
     ],
 )
 def test_bad_value_names_key_in_one_line(override, key):

@@ -162,6 +162,52 @@ def test_limit_does_not_move_problems_between_splits():
     assert set(ids(limited.test)) <= set(ids(full.test))
 
 
+# ------------------------------------------------------------------ validation split
+
+@pytest.fixture(scope="module")
+def svamp_validation():
+    return load_splits(dataset_cfg("svamp", validation_fraction=0.2), seed=0)
+
+
+def test_no_validation_split_by_default(svamp, gsm8k):
+    assert svamp.validation == [] and gsm8k.validation == []
+
+
+def test_validation_is_a_share_of_train_held_out_of_training(svamp, svamp_validation):
+    assert len(svamp_validation.validation) == round(0.2 * len(svamp.train))
+    assert sorted(ids(svamp_validation.train + svamp_validation.validation)) == sorted(ids(svamp.train))
+
+
+def test_validation_problems_never_appear_among_training_problems(svamp_validation):
+    assert svamp_validation.validation and svamp_validation.train
+    assert not set(ids(svamp_validation.validation)) & set(ids(svamp_validation.train))
+
+
+def test_validation_is_disjoint_from_test_and_leaves_test_unchanged(svamp, svamp_validation):
+    assert not set(ids(svamp_validation.validation)) & set(ids(svamp_validation.test))
+    assert ids(svamp_validation.test) == ids(svamp.test)
+
+
+def test_validation_with_same_seed_gives_same_problems(svamp_validation):
+    again = load_splits(dataset_cfg("svamp", validation_fraction=0.2), seed=0)
+    assert (ids(again.train), ids(again.validation)) == (ids(svamp_validation.train), ids(svamp_validation.validation))
+
+
+def test_validation_with_other_seed_gives_other_problems_from_official_train(gsm8k):
+    a = load_splits(dataset_cfg("gsm8k", validation_fraction=0.1), seed=0)
+    b = load_splits(dataset_cfg("gsm8k", validation_fraction=0.1), seed=1)
+    assert set(ids(a.validation)) != set(ids(b.validation))
+    assert set(ids(a.validation)) <= set(ids(gsm8k.train)) and ids(a.test) == ids(gsm8k.test)
+
+
+def test_limit_caps_validation_and_keeps_it_apart_from_train():
+    full = load_splits(dataset_cfg("gsm8k", validation_fraction=0.1), seed=4)
+    limited = load_splits(dataset_cfg("gsm8k", validation_fraction=0.1, limit=20), seed=4)
+    assert (len(limited.train), len(limited.validation), len(limited.test)) == (20, 20, 20)
+    assert set(ids(limited.validation)) <= set(ids(full.validation))
+    assert set(ids(limited.train)) <= set(ids(full.train))
+
+
 def test_problem_is_immutable(svamp):
     with pytest.raises(dataclasses.FrozenInstanceError):
         svamp.test[0].answer = "0"
@@ -365,12 +411,24 @@ def test_custom_without_path_is_a_config_error():
     ("override", "key"),
     [({"test_fraction": 0.0}, "dataset.test_fraction"), ({"test_fraction": 1.5}, "dataset.test_fraction"),
      ({"limit": 0}, "dataset.limit"), ({"limit": "ten"}, "dataset.limit"), ({"test_fraction": "x"}, "dataset.test_fraction"), ({"answer_type": "math"}, "dataset.answer_type"),
-     ({"answer_type": "text"}, "dataset.answer_type"), ({"offline": "maybe"}, "dataset.offline")],
+     ({"answer_type": "text"}, "dataset.answer_type"), ({"offline": "maybe"}, "dataset.offline"),
+     ({"validation_fraction": -0.1}, "dataset.validation_fraction"),
+     ({"validation_fraction": 1.0}, "dataset.validation_fraction"),
+     ({"validation_fraction": "x"}, "dataset.validation_fraction")],
 )
 def test_bad_config_value_is_a_config_error_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         load_splits(dataset_cfg("svamp", **override), seed=0)
     assert one_line(err).startswith(key)
+
+
+@pytest.mark.parametrize(("fraction", "expected"), [(0.9, "leaving none to train on"), (0.01, "rounds to 0")])
+def test_validation_fraction_that_empties_a_split_is_a_data_error(tmp_path, fraction, expected):
+    write(tmp_path / "qa_train.jsonl", ROWS[:3])
+    write(tmp_path / "qa_test.jsonl", ROWS[3:5])
+    with pytest.raises(DataError) as err:
+        load_splits(custom_cfg(tmp_path / "qa_{split}.jsonl", validation_fraction=fraction), seed=0)
+    assert one_line(err).startswith(f"dataset.validation_fraction={fraction}") and expected in str(err.value)
 
 
 def test_plain_attribute_object_works_as_config(tmp_path):

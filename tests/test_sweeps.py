@@ -99,6 +99,13 @@ def test_every_hparams_search_composes(search):
     assert {"agents.belief_dim", "learner.lr", "reward.lambda_sd", "learner.exploration_sigma"} <= set(sweeper.params)
 
 
+@pytest.mark.parametrize("search", SEARCHES)
+def test_every_hparams_search_tunes_on_validation_not_test(search):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = _compose(["+experiment=svamp", f"+hparams_search={search}"])
+    assert cfg.eval_split == "validation" and 0 < cfg.dataset.validation_fraction < 1
+
+
 def test_experiment_declares_its_own_sweep():
     cfg = _compose(["+experiment=svamp_scaling"])
     assert cfg.hydra.sweeper.params == {"agents.n_agents": "2,3,5,8"} and cfg.task_name == "svamp_scaling"
@@ -274,4 +281,6 @@ def test_optuna_search_runs_trials_and_reports_the_best(server, tmp_path):
                                          "hydra.sweeper.n_trials=2", "agents.belief_dim=16"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(_job_dirs(sweep_dir)) == 2
+    assert all(json.loads((job / "results.json").read_text())["eval_split"] == "validation"
+               for job in _job_dirs(sweep_dir))
     assert "best_value" in OmegaConf.load(sweep_dir / "optimization_results.yaml")

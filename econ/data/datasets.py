@@ -13,10 +13,13 @@ Splits: when the source has both ``train_split`` and ``test_split``, they are
 used as they are (GSM8K, SVAMP on the hub). Otherwise (one file, MATH-500's
 single test split, ``train_split: null``) the pool is split deterministically:
 each problem is ranked by ``sha256(f"{seed}:split:{id}")`` and the first
-``round(test_fraction·n)`` go to test. ``limit`` then keeps, per split, the
-``limit`` problems ranked first by ``sha256(f"{seed}:limit:{id}")``. Both depend
-only on (seed, id), so they are the same on every machine and a smaller limit
-gives a subset of a larger one. Lists keep source order.
+``round(test_fraction·n)`` go to test. ``validation_fraction`` > 0 then moves the
+``round(validation_fraction·n_train)`` train problems ranked first by
+``sha256(f"{seed}:validation:{id}")`` to a validation split (for tuning; test stays
+untouched). ``limit`` then keeps, per split, the ``limit`` problems ranked first by
+``sha256(f"{seed}:limit:{id}")``. All depend only on (seed, id), so they are the
+same on every machine and a smaller limit gives a subset of a larger one. Lists
+keep source order.
 
 Problems whose question or gold answer is longer than ``max_question_length``
 / ``max_answer_length`` characters are skipped and counted in the log.
@@ -27,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ class Problem:
 class Splits:
     train: list[Problem]
     test: list[Problem]
+    validation: list[Problem] = field(default_factory=list)  # carved out of train; empty by default
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class _Spec:
     solution_field: str | None
     id_field: str | None
     test_fraction: float
+    validation_fraction: float
     limit: int | None
     max_question_length: int | None
     max_answer_length: int | None
@@ -104,13 +109,16 @@ def _spec(cfg: Any) -> _Spec:
         raise ConfigError(f"dataset.test_fraction={fraction}: must be a number in (0, 1]")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ConfigError(f"dataset.limit={limit}: must be a positive integer or null (all)")
+    validation = get("validation_fraction", 0.0)
+    if not isinstance(validation, (int, float)) or isinstance(validation, bool) or not 0.0 <= validation < 1.0:
+        raise ConfigError(f"dataset.validation_fraction={validation}: must be a number in [0, 1) (0 = no validation)")
     return _Spec(
         name=name, answer_type=answer_type, path=get("path"), hub_id=get("hub_id"),
         hub_config=get("hub_config"), offline=_flag(get("offline", True), "offline"),
         train_split=get("train_split", "train"), test_split=get("test_split", "test"),
         question_fields=fields, answer_field=get("answer_field", "answer"),
         solution_field=get("solution_field"), id_field=get("id_field"), test_fraction=float(fraction),
-        limit=limit,
+        validation_fraction=float(validation), limit=limit,
         max_question_length=get("max_question_length"), max_answer_length=get("max_answer_length"),
     )
 
@@ -232,6 +240,18 @@ def _take(problems: list[Problem], n: int, seed: int, salt: str) -> tuple[list[P
     return [p for p in problems if p.id in first], [p for p in problems if p.id not in first]
 
 
+def _carve_validation(spec: _Spec, train: list[Problem], seed: int, where: str) -> tuple[list[Problem], list[Problem]]:
+    """(validation, rest of train): the round(validation_fraction·n) train problems ranked first for the seed."""
+    n, fraction = round(spec.validation_fraction * len(train)), spec.validation_fraction
+    if n == 0:
+        raise DataError(f"dataset.validation_fraction={fraction}: rounds to 0 of the {len(train)} train problems "
+                        f"of {where}; raise it")
+    if n == len(train):
+        raise DataError(f"dataset.validation_fraction={fraction}: takes all {n} train problems of {where}, "
+                        f"leaving none to train on; lower it")
+    return _take(train, n, seed, "validation")
+
+
 def _rows_to_problems(spec: _Spec, data: Any, where: str, split: str, official: bool) -> list[Problem]:
     columns = set(data.column_names)
     needed = list(spec.question_fields) + ([spec.id_field] if spec.id_field else [])
@@ -299,7 +319,7 @@ def _gold(spec: _Spec, row: dict, solution: Any, where: str, split: str, i: int)
 
 
 def load_splits(cfg: Any, seed: int) -> Splits:
-    """Train and test problems of the `dataset` config node; same (cfg, seed) → same problems."""
+    """Train, validation and test problems of the `dataset` config node; same (cfg, seed) → same problems."""
     spec = _spec(cfg)
     source, where = _read(spec)
     available = ", ".join(source) or "none"
@@ -318,8 +338,11 @@ def load_splits(cfg: Any, seed: int) -> Splits:
     if not test:
         raise DataError(f"{where}: no test problems left (after max_question_length / max_answer_length); "
                         f"raise those limits or dataset.test_fraction")
+    validation: list[Problem] = []
+    if spec.validation_fraction:
+        validation, train = _carve_validation(spec, train, seed, where)
     if spec.limit is not None:
-        train = _take(train, spec.limit, seed, "limit")[0]
-        test = _take(test, spec.limit, seed, "limit")[0]
-    log.info("%s: %d train / %d test problems from %s", spec.name, len(train), len(test), where)
-    return Splits(train=train, test=test)
+        train, validation, test = (_take(split, spec.limit, seed, "limit")[0] for split in (train, validation, test))
+    log.info("%s: %d train / %d validation / %d test problems from %s", spec.name, len(train), len(validation),
+             len(test), where)
+    return Splits(train=train, test=test, validation=validation)
