@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> dict:
         summaries = evaluate_econ(cfg, parts, module, [cfg.method.name], parts.splits.test)
         return write_results(cfg, parts, summaries, {
             "alpha": module.reward_weights.alpha.tolist(), "checkpoint": str(cfg.ckpt_path),
+            "train_episodes": module.episodes_done, "updates": module.updates_done,
         })
     finally:
         finish_wandb()

@@ -135,7 +135,7 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
     low, high = s["accuracy_ci95"]
     return {
         "method": method,
-        "label": f"{method} (untrained policy)" if untrained and method in ECON else method,
+        "label": _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
         "n": n,
         "accuracy": s["accuracy"],
@@ -152,6 +152,16 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
         "model": results.get("model"),
         "results_json": str(results_path),
     }
+
+
+def _label(method: str, results: dict, untrained: bool) -> str:
+    """ECON rows say which policy played: untrained, or trained for how many episodes."""
+    if method not in ECON:
+        return method
+    if untrained:
+        return f"{method} (untrained policy)"
+    episodes = results.get("train_episodes")
+    return method if episodes is None else f"{method} (policy trained {episodes} episodes)"
 
 
 def _budget_text(method: str, results: dict, config: dict) -> str:

@@ -68,6 +68,14 @@ def test_table_is_read_from_results_json_not_recomputed(tmp_path):
     assert float(csv_rows["econ_no_bne"]["accuracy"]) == 0.5 and float(csv_rows["econ"]["ci_low"]) == 0.1234
 
 
+def test_econ_rows_say_how_long_their_policy_trained(tmp_path):
+    econ = fake_run(tmp_path / "econ", {"econ": summary(0.5, 9.0)})
+    results = json.loads(econ.read_text())
+    econ.write_text(json.dumps({**results, "train_episodes": 20}))
+    assert compare_methods.read_row("econ", econ, untrained=False)["label"] == "econ (policy trained 20 episodes)"
+    assert compare_methods.read_row("econ", econ, untrained=True)["label"] == "econ (untrained policy)"
+
+
 def test_runs_on_different_problems_are_refused(tmp_path):
     single = fake_run(tmp_path / "single", {"single": summary(0.5, 1.0)}, baseline={"samples": 1})
     mad = fake_run(tmp_path / "mad", {"mad": summary(0.5, 9.0)}, ids=IDS[:3] + ["svamp:z"], baseline={})

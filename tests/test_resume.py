@@ -183,8 +183,10 @@ def test_resumed_evaluation_matches_the_training_runs_evaluation(evaluation, tra
     # cache hits differ: in training, econ's first round re-used econ_no_bne's identical calls
     ignore = ("wall_s", "cache_hits")
     assert _records(evaluation["run"], "econ", ignore) == _records(training["ref"], "econ", ignore)
-    usage = _results(evaluation["run"])["usage"]
-    assert usage["processes"] == 2 and usage["total"]["calls"] == evaluation["all_answered"]
+    results = _results(evaluation["run"])
+    assert results["usage"]["processes"] == 2 and results["usage"]["total"]["calls"] == evaluation["all_answered"]
+    trained = _results(training["ref"])
+    assert (results["train_episodes"], results["updates"]) == (trained["train_episodes"], trained["updates"])
 
 
 def test_usage_log_sums_processes_and_survives_a_torn_line(tmp_path):
