@@ -20,3 +20,11 @@ def test_commitment_prompt_shows_each_answer_and_its_last_step_but_not_the_whole
 def test_commitment_prompt_says_when_a_solver_gave_no_answer():
     content = prompts.commitment_messages("Q?", "Add.", ["I am not sure."])[-1]["content"]
     assert "Solver 1: final answer (none); last step: I am not sure." in content
+
+
+def test_a_long_boxed_answer_is_clipped_to_one_bounded_line():
+    derivation = "\\boxed{" + "\n".join(["x + 1 = 2"] * 400) + "}"
+    content = prompts.commitment_messages("Q?", "Add.", [derivation])[-1]["content"]
+    short = prompts.commitment_messages("Q?", "Add.", ["\\boxed{2}"])[-1]["content"]
+    assert len(content) - len(short) <= 83 + 243  # clipped answer + clipped last step
+    assert len(content.splitlines()) == len(short.splitlines())  # the solver still takes one line

@@ -58,7 +58,8 @@ def worst_case_prompts(question: str, group_size: int, strategy_tokens: int, ans
     def words(count: int) -> str:
         return " ".join(["x"] * count)
 
-    strategy, answer = words(strategy_tokens), words(answer_tokens)
+    # an answer that is one long box: the commitment prompt shows its (clipped) content and its tail
+    strategy, answer = words(strategy_tokens), "\\boxed{ " + words(max(answer_tokens - 2, 0)) + " }"
     commitment = Commitment("x", words(commitment_tokens), json_ok=True, fallback=False)
     return [
         prompts.strategy_messages(question),

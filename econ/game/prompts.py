@@ -80,7 +80,7 @@ def commitment_messages(question: str, strategy: str, answers: list[str]) -> lis
     whole text, so the prompt grows with N but not with the answers' length (O(N), not O(N·L)).
     """
     listed = "\n".join(
-        f"Solver {i + 1}: final answer {extract_answer(text) or '(none)'}; last step: {_tail(text)}"
+        f"Solver {i + 1}: final answer {_clip(extract_answer(text) or '(none)')}; last step: {_tail(text)}"
         for i, text in enumerate(answers)
     )
     user = (
@@ -89,6 +89,12 @@ def commitment_messages(question: str, strategy: str, answers: list[str]) -> lis
         '"justification": "<one sentence>"}'
     )
     return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
+
+
+def _clip(answer: str, max_chars: int = 80) -> str:
+    """An extracted answer on one line and at most max_chars long: a box can hold a whole derivation."""
+    answer = " ".join(answer.split())
+    return answer if len(answer) <= max_chars else answer[:max_chars] + "..."
 
 
 def _tail(text: str, max_chars: int = 240) -> str:
