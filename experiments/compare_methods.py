@@ -69,7 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def path_override(key: str, path: Path) -> str:
-    """A Hydra override for a path, quoted: run dirs and checkpoints often hold '=' and ','."""
+    """A Hydra override for a path, quoted: run dirs and checkpoints often hold '=' and ','.
+
+    Hydra still interpolates ${...} inside quotes; paths do not hold those in practice.
+    """
     if "'" in str(path):
         raise ConfigError(f"{key}={path}: a path with a single quote cannot be passed to Hydra; rename it")
     return f"{key}='{path}'"

@@ -54,6 +54,7 @@ class Job:
     status: str  # done | failed | unfinished
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str = ""
+    split: str = "test"  # what the job scored: test, or validation in a hyper-parameter search
 
 
 def load_job(job_dir: Path) -> Job:
@@ -65,7 +66,8 @@ def load_job(job_dir: Path) -> Job:
     axes = {key: OmegaConf.select(config, key, throw_on_resolution_failure=False) for key in AXES}
     job = Job(int(hydra_cfg.job.num), job_dir, overrides, axes, "unfinished")
     if (job_dir / RESULTS_FILE).exists():
-        job.status, job.methods = "done", json.loads((job_dir / RESULTS_FILE).read_text())["methods"]
+        results = json.loads((job_dir / RESULTS_FILE).read_text())
+        job.status, job.methods, job.split = "done", results["methods"], results.get("eval_split", "test")
     elif (job_dir / FAILED_FILE).exists():
         job.status, job.error = "failed", json.loads((job_dir / FAILED_FILE).read_text())["error"]
     return job
@@ -98,7 +100,7 @@ def summary_frame(jobs: list[Job], varied: list[str]) -> pd.DataFrame:
             low, high = summary["accuracy_ci95"]
             values = {key: summary[key] for key in COLUMNS if key != "accuracy_ci95"}
             rows.append({**base, "method": method, **values, "accuracy_ci95_low": low, "accuracy_ci95_high": high,
-                         "error": ""})
+                         "eval_split": job.split, "error": ""})
     return pd.DataFrame(rows)
 
 
@@ -125,6 +127,12 @@ def print_summary(frame: pd.DataFrame, varied: list[str], title: str) -> None:
     console.print(table)
 
 
+def accuracy_label(done: pd.DataFrame) -> str:
+    """"test accuracy" or "validation accuracy": the split the plotted jobs scored."""
+    splits = sorted(done["eval_split"].unique())
+    return f"{splits[0]} accuracy" if len(splits) == 1 else f"accuracy ({' / '.join(splits)} splits mixed)"
+
+
 def plot_against(done: pd.DataFrame, axis: str, out: Path) -> Path:
     """Accuracy and tokens per problem against one axis, a line per method, mean over other values."""
     name = AXES[axis]
@@ -134,7 +142,7 @@ def plot_against(done: pd.DataFrame, axis: str, out: Path) -> Path:
         left.plot(means.index, means["accuracy"], marker="o", label=method)
         right.plot(means.index, means["tokens_per_problem"], marker="o", label=method)
     note = MEAN_NOTE if done.groupby(["method", axis]).size().max() > 1 else ""
-    left.set(xlabel=name, ylabel="test accuracy", ylim=(-0.02, 1.02), title=f"accuracy vs {name}{note}")
+    left.set(xlabel=name, ylabel=accuracy_label(done), ylim=(-0.02, 1.02), title=f"accuracy vs {name}{note}")
     right.set(xlabel=name, ylabel="tokens per problem", title=f"tokens vs {name}{note}")
     for ax in (left, right):
         ax.set_xticks(sorted(done[axis].unique()))
@@ -159,7 +167,7 @@ def plot_heatmap(done: pd.DataFrame, rounds_axis: str, method: str, out: Path) -
     for (i, j), value in pd.DataFrame(grid.values).stack().items():
         ax.text(j, i, f"{value:.0%}", ha="center", va="center", color="white" if value < 0.6 else "black")
     ax.set(xlabel=AXES[rounds_axis], ylabel="belief_dim", title=f"{method} accuracy{note}")
-    figure.colorbar(image, ax=ax, label="test accuracy")
+    figure.colorbar(image, ax=ax, label=accuracy_label(rows))
     figure.tight_layout()
     path = out / f"heatmap_belief_dim_x_{AXES[rounds_axis]}.png"
     figure.savefig(path, dpi=120)

@@ -117,9 +117,10 @@ def measure(cfg: DictConfig, ns: list[int], rounds: int, problems: list[Problem]
 
 def ratio_at(rows: list[dict], n: int, key: str = "tokens_per_problem", over: str | None = None) -> float:
     """ECON's `key` (default: tokens per problem) over MAD's `over` (default: the same key) at N = n."""
-    econ = next(row for row in rows if row["n_agents"] == n and row["method"] == "econ")
-    mad = next(row for row in rows if row["n_agents"] == n and row["method"] == "mad")
-    return econ[key] / mad[over or key]
+    found = {row["method"]: row for row in rows if row["n_agents"] == n}
+    if not {"econ", "mad"} <= set(found):
+        raise ValueError(f"no ECON and MAD rows at N = {n}; measured N: {sorted({row['n_agents'] for row in rows})}")
+    return found["econ"][key] / found["mad"][over or key]
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -208,6 +208,15 @@ def test_limit_caps_validation_and_keeps_it_apart_from_train():
     assert set(ids(limited.train)) <= set(ids(full.train))
 
 
+def test_validation_from_an_empty_train_split_says_test_fraction_took_it_all(tmp_path):
+    path = write(tmp_path / "qa.jsonl", ROWS)
+    cfg = dataset_cfg("custom", path=str(path), question_field="prompt", answer_field="target", id_field="uid",
+                      test_fraction=1.0, validation_fraction=0.2)
+    with pytest.raises(DataError) as err:
+        load_splits(cfg, seed=0)
+    assert "no train problems to hold out" in one_line(err) and "dataset.test_fraction" in one_line(err)
+
+
 def test_problem_is_immutable(svamp):
     with pytest.raises(dataclasses.FrozenInstanceError):
         svamp.test[0].answer = "0"

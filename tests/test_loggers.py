@@ -159,3 +159,10 @@ def test_metrics_csv_keeps_rows_when_reopened(tmp_path):
     MetricsCSV(tmp_path / "metrics.csv").log_metrics({"train/correct": 0.0}, step=2)
     rows = list(csv.reader((tmp_path / "metrics.csv").open()))
     assert rows == [["step", "metric", "value"], ["1", "train/correct", "1.0"], ["2", "train/correct", "0.0"]]
+
+
+def test_validation_results_are_logged_under_validation_not_test(tmp_path):
+    metrics = MetricsCSV(tmp_path / "metrics.csv")
+    log_results([metrics], {**RESULTS, "eval_split": "validation"})
+    keys = {row[1] for row in csv.reader((tmp_path / "metrics.csv").open())}
+    assert "validation/econ/accuracy" in keys and not any(key.startswith("test/") for key in keys)

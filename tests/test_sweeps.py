@@ -284,3 +284,13 @@ def test_optuna_search_runs_trials_and_reports_the_best(server, tmp_path):
     assert all(json.loads((job / "results.json").read_text())["eval_split"] == "validation"
                for job in _job_dirs(sweep_dir))
     assert "best_value" in OmegaConf.load(sweep_dir / "optimization_results.yaml")
+
+
+def test_sweep_plots_name_the_split_their_jobs_scored():
+    import pandas as pd
+
+    from experiments.summarize_sweep import accuracy_label
+
+    assert accuracy_label(pd.DataFrame({"eval_split": ["validation", "validation"]})) == "validation accuracy"
+    assert accuracy_label(pd.DataFrame({"eval_split": ["test"]})) == "test accuracy"
+    assert "mixed" in accuracy_label(pd.DataFrame({"eval_split": ["test", "validation"]}))

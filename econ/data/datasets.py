@@ -243,6 +243,9 @@ def _take(problems: list[Problem], n: int, seed: int, salt: str) -> tuple[list[P
 def _carve_validation(spec: _Spec, train: list[Problem], seed: int, where: str) -> tuple[list[Problem], list[Problem]]:
     """(validation, rest of train): the round(validation_fraction·n) train problems ranked first for the seed."""
     n, fraction = round(spec.validation_fraction * len(train)), spec.validation_fraction
+    if not train:
+        raise DataError(f"dataset.validation_fraction={fraction}: {where} has no train problems to hold out "
+                        "(test_fraction takes them all); lower dataset.test_fraction")
     if n == 0:
         raise DataError(f"dataset.validation_fraction={fraction}: rounds to 0 of the {len(train)} train problems "
                         f"of {where}; raise it")
