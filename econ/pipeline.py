@@ -21,6 +21,7 @@ from econ.data.datasets import Problem, Splits, load_splits
 from econ.embed import Embedder, build_embedder
 from econ.envfile import load_env_file
 from econ.evaluation import evaluate
+from econ.game import prompts
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.client import LLMClient, build_llm_client, instantiate_config
 from econ.llm.reachability import check_backend_reachable
@@ -101,7 +102,7 @@ def evaluate_econ(
 ) -> dict[str, dict[str, Any]]:
     """Evaluate ECON methods on the same problems with the module's (trained) belief network."""
     module.nets.eval()
-    policy = fingerprint(module.nets.belief)
+    policy = f"{fingerprint(module.nets.belief)}-{prompts.template_fingerprint()}"  # same weights, same prompts
     runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
     summaries = {}
     for method in methods:
@@ -128,7 +129,8 @@ def build_baseline(method_cfg: DictConfig) -> Any:
 
 def evaluate_baseline(cfg: DictConfig, parts: Components, baseline: Any, problems: list[Problem]) -> dict[str, Any]:
     """Evaluate a baseline on problems; logged results are reused only under the same settings and budget."""
-    policy = hashlib.sha256(json.dumps(baseline.describe(), sort_keys=True).encode()).hexdigest()[:16]
+    settings = json.dumps(baseline.describe(), sort_keys=True)
+    policy = f"{hashlib.sha256(settings.encode()).hexdigest()[:16]}-{prompts.template_fingerprint()}"
     results = parts.loop.run_until_complete(evaluate(
         problems, partial(baseline.play, parts.client), baseline.name, parts.run_dir, parts.traces,
         cfg.llm.problem_concurrency, policy,

@@ -6,6 +6,7 @@ prompt says so, and scoring only ever compares against the dataset's gold answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -159,3 +160,19 @@ def strategy_leaks_answer(strategy: str, question: str, gold: str, dataset: str)
         if number not in question_numbers and answers_match(number, gold, dataset):
             return True
     return False
+
+
+def template_fingerprint() -> str:
+    """A short hash of every prompt this module writes, rendered on a fixed probe.
+
+    Logged results carry it, so a run resumed after the prompts changed replays its problems
+    instead of mixing replies to old and new prompts in one table.
+    """
+    answer = "step " * 200 + "\\boxed{" + "1 " * 100 + "}"  # long enough for every clipping to show
+    commitment = Commitment("1", "why " * 200, json_ok=True, fallback=False)
+    rendered = [
+        strategy_messages("Q"), executor_messages("Q", "S"), executor_messages("Q", "S", answer, "C"),
+        solver_messages("Q"), debate_messages("Q", answer, [answer]), commitment_messages("Q", "S", [answer]),
+        merge_commitment_messages("Q", [commitment]),
+    ]
+    return hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:8]
