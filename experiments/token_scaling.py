@@ -136,7 +136,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
     ax.set_xlabel("agents N")
     ax.set_ylabel("tokens per problem (prompt + completion)")
-    ax.set_title(f"Tokens per problem vs N, {rows[0]['rounds']} rounds (loopback, real prompts)")
+    ax.set_title(f"Tokens per problem vs N, {rows[0]['rounds']:g} rounds (loopback, real prompts)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
