@@ -204,6 +204,7 @@ class LoopbackServer:
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like a real API server
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
             pass  # quiet: tests assert on server.requests instead
