@@ -33,9 +33,11 @@ async def evaluate(
     Returned results carry no `calls`: those stream to `traces` as each problem ends, so memory
     does not grow with the prompts and replies of a long evaluation.
 
-    Each finished problem is appended (fsynced) before the next starts, so a killed run
-    resumes where it stopped and never pays for a problem twice. Records are reused only
-    when made by the same policy (a fingerprint of the networks that chose the actions).
+    Each finished problem is logged (trace and result, flushed, then fsynced) as soon as it ends,
+    so a killed run resumes where it stopped and never pays for a problem twice. The fsyncs
+    run in a worker thread, shared by problems that end together: the disk never stalls the
+    LLM calls of other problems. Records are reused only when made by the same policy (a
+    fingerprint of the networks that chose the actions).
     """
     results_log_path = run_dir / f"results_{method}.jsonl"
     wanted = {p.id for p in problems}
@@ -64,8 +66,10 @@ async def evaluate(
             nonlocal correct, tokens
             async with gate:
                 result = await play(problem)
-            traces.append({"kind": "eval", **result.to_json(with_calls=True)})
-            results_log.append({**result.to_json(with_calls=False), "policy": policy})
+            traces.write({"kind": "eval", **result.to_json(with_calls=True)})  # both at once: never half-logged
+            results_log.write({**result.to_json(with_calls=False), "policy": policy})
+            await traces.sync()
+            await results_log.sync()
             done[problem.id] = dataclasses.replace(result, calls=[])
             correct += result.correct
             tokens += result.prompt_tokens + result.completion_tokens

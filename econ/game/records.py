@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -69,7 +69,7 @@ class EpisodeResult:
         return sum(a is not None for a in answers) / max(len(answers), 1)
 
     def to_json(self, with_calls: bool = True) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(self if with_calls else replace(self, calls=[]))  # no deep copy of calls to drop
         if not with_calls:
             data.pop("calls")
         return data
