@@ -5,6 +5,7 @@ The timings themselves are measured by the scripts in benchmarks/.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from econ.data.datasets import Problem
 from econ.embed import CachedEmbedder
+from econ.embed.offload import encode_async
 from econ.evaluation import evaluate
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.cache import ResponseCache
@@ -140,3 +142,44 @@ async def test_evaluation_streams_calls_to_traces_and_keeps_none_in_memory(loopb
     assert all(r.calls == [] for r in results)
     traced = {r["problem_id"]: r for r in read_jsonl(tmp_path / "traces.jsonl")}
     assert all(len(traced[r.problem_id]["calls"]) == r.llm_calls for r in results)
+
+
+class RendezvousEmbedder:
+    """A remote-like embedder whose encode returns only once two encodes are running at the same time."""
+
+    name, dim, max_parallel_encodes = "rendezvous", 2, 2
+
+    def __init__(self):
+        self.barrier = threading.Barrier(2, timeout=30)
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        self.barrier.wait()
+        return torch.ones(len(texts), self.dim)
+
+
+class OneAtATimeEmbedder(RecordingEmbedder):
+    """A CPU-like embedder (no max_parallel_encodes) that records how many encodes overlapped."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = self.most_running = 0
+        self.lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            threading.Event().wait(0.02)  # long enough for a second encode to start if it could
+            return super().encode(texts)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def test_remote_embedders_encode_in_parallel_and_cpu_ones_one_at_a_time(tmp_path):
+    remote = CachedEmbedder(RendezvousEmbedder(), tmp_path / "e.sqlite")  # the cache passes the width on
+    await asyncio.gather(encode_async(remote, ["a"]), encode_async(remote, ["b"]))  # would wait forever if serial
+    cpu = OneAtATimeEmbedder()
+    await asyncio.gather(*(encode_async(cpu, [str(i)]) for i in range(4)))
+    assert cpu.most_running == 1

@@ -9,7 +9,11 @@ import torch
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Maps texts to L2-normalised vectors; `name` identifies the model (it keys the cache)."""
+    """Maps texts to L2-normalised vectors; `name` identifies the model (it keys the cache).
+
+    Optional: `max_parallel_encodes` (default 1), how many `encode` calls may run at once in
+    different threads (econ.embed.offload); more than 1 only for network-bound embedders.
+    """
 
     name: str
     dim: int

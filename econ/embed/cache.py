@@ -27,6 +27,7 @@ class CachedEmbedder:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
+        self.max_parallel_encodes = getattr(inner, "max_parallel_encodes", 1)  # see econ.embed.offload
         self.memory_items = int(memory_items)
         self._lru: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()

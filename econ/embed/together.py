@@ -19,6 +19,8 @@ class TogetherEmbedder:
     itself (`max_retries`, exponential backoff with jitter, Retry-After honoured).
     """
 
+    max_parallel_encodes = 8  # network-bound: concurrent problems' requests overlap (econ.embed.offload)
+
     def __init__(
         self,
         model: str = "BAAI/bge-large-en-v1.5",
