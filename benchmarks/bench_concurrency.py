@@ -6,9 +6,10 @@
 Each concurrency level evaluates the same problems in a fresh run dir through `econ.evaluation.evaluate`
 with llm.max_concurrency = problem_concurrency × N, so every call that may overlap does. Results must be
 identical to the sequential run's (every call has its own seed): the table says whether they are.
-A server with a smaller capacity (requests served at once) bounds the speed-up at about
-capacity × depth / calls per episode. This process's CPU bounds it too: at most sequential wall time
-over sequential CPU time (the event loop and the embedder share 2 cores with other jobs here).
+A server with a smaller capacity (requests served at once) bounds the speed-up at
+capacity / (latency × calls per problem) problems/s, over the sequential run's problems/s. This
+process's CPU bounds it too: at most sequential wall time over sequential CPU time (the event
+loop and the embedder share 2 cores with other jobs here).
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = problems(args.problems)
-    calls = 1 + args.k * (args.n + 1)
-    depth = 1 + 2 * args.k
+    calls = 1 + args.k * (args.n + 1)  # per problem; with K > 1 the fixed-point stop may play fewer rounds
     rows = []
     with (ServerProcess(0.0) as embed_server, tempfile.TemporaryDirectory() as tmp):
         timed = timed_embedder(args.embedder, embed_server)
@@ -86,7 +86,9 @@ def main() -> None:
                     wall, cpu, results = loop.run_until_complete(
                         run(server, embedder, pool, args.n, args.k, level, Path(tmp) / f"run-{capacity}-{level}"))
                     baseline = baseline or (wall, fingerprint(results), cpu)
-                    bound = min(level, capacity * depth / calls) if capacity < 256 else level
+                    # a server serving `capacity` requests at a time completes capacity / latency of them per second
+                    served = capacity / args.latency / calls * (baseline[0] / len(pool))
+                    bound = min(level, served) if capacity < 256 else level
                     rows.append((capacity, level, wall, len(pool) / wall, baseline[0] / wall, bound,
                                  baseline[0] / baseline[2], cpu / len(pool), timed.cpu_seconds / len(pool),
                                  fingerprint(results) == baseline[1]))
@@ -95,7 +97,7 @@ def main() -> None:
         f"Throughput vs problem_concurrency: {len(pool)} problems, N = {args.n}, K = {args.k}, "
         f"{args.latency * 1000:.0f} ms per call, embedder {args.embedder} ({machine_note()})",
         ["server capacity", "problem_concurrency", "wall s", "problems/s", "speed-up", "ideal speed-up",
-         "CPU-bound speed-up", "CPU s / problem", "of which encode", "results identical"],
+         "bound by 1 core of CPU", "CPU s / problem", "of which encode", "results identical"],
         rows,
     )
 

@@ -150,27 +150,27 @@ def main() -> None:
         "everything but LLM calls": (t["fit"] - t["path"]) / episodes,
     }
     loop_wall = t["fit"] / episodes
-    rows = [(name, seconds * 1000, seconds / loop_wall) for name, seconds in per_episode.items()]
+    rows = [(name, seconds * 1000, 100 * seconds / loop_wall) for name, seconds in per_episode.items()]
     print_table(
         f"Training on the loopback server: {episodes} episodes, N = 3, K = 1, {args.latency * 1000:.0f} ms per call, "
         f"embedder {args.embedder}; {loop_wall:.3f} s per episode, LLM critical path {t['path'] / episodes:.3f} s, "
         f"{len(t['update'])} updates of {per_update * 1000:.0f} ms (median) ({machine_note()})",
-        ["part", "ms per episode", "share of episode wall"], rows,
+        ["part", "ms per episode", "% of episode wall"], rows,
     )
     if local:
         amortised = per_update / t["update_interval"]
         rows = [
             ("learner update, amortised (every %d episodes)" % t["update_interval"], amortised * 1000,
-             amortised / local["wall"]),
-            ("learner update, one (vs one episode)", per_update * 1000, per_update / local["wall"]),
-            ("belief forward (acting)", local["forward"] * 1000, local["forward"] / local["wall"]),
+             100 * amortised / local["wall"]),
+            ("learner update, one (vs one episode)", per_update * 1000, 100 * per_update / local["wall"]),
+            ("belief forward (acting)", local["forward"] * 1000, 100 * local["forward"] / local["wall"]),
             ("checkpoint (every %d)" % t["checkpoint_every"], median(t["checkpoint"]) * 1000 / t["checkpoint_every"],
-             median(t["checkpoint"]) / t["checkpoint_every"] / local["wall"]),
+             100 * median(t["checkpoint"]) / t["checkpoint_every"] / local["wall"]),
         ]
         print_table(
             f"Embedded model (SmolLM2-135M, defaults), N = 3, K = 1: {local['wall']:.1f} s per episode "
             f"(median of {local['episodes']}) ({machine_note()})",
-            ["part", "ms per episode", "share of episode wall (target <= 1%)"], rows,
+            ["part", "ms per episode", "% of episode wall (target <= 1)"], rows,
         )
 
 

@@ -65,6 +65,9 @@ class ServerProcess:
                        completion_tokens=COMPLETION_TOKENS, embedding_dim=REMOTE_EMBEDDING_DIM)
         self._process = context.Process(target=_serve, args=(child, options), daemon=True)
         self._process.start()
+        if not self._conn.poll(120):  # the child died (its traceback is on stderr) or hangs
+            self._process.kill()
+            raise SystemExit("the loopback server process did not start")
         self.base_url: str = self._conn.recv()
         self.latency_s = latency_s
 
@@ -116,6 +119,7 @@ class TimedEmbedder:
 
     def __init__(self, inner):
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.max_parallel_encodes = getattr(inner, "max_parallel_encodes", 1)
         self.seconds = self.cpu_seconds = 0.0
 
     def encode(self, texts):
