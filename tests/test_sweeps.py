@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-from econ.config import register_resolvers
+from econ.config import register_resolvers, validate
 from econ.devtools.loopback import LoopbackServer
 from econ.errors import ConfigError
 from econ.sweep import check_launcher, current_job, swept_keys, varied_values
@@ -101,9 +101,15 @@ def test_every_hparams_search_composes(search):
 
 @pytest.mark.parametrize("search", SEARCHES)
 def test_every_hparams_search_tunes_on_validation_not_test(search):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    cfg = _compose(["+experiment=svamp", f"+hparams_search={search}"])
-    assert cfg.eval_split == "validation" and 0 < cfg.dataset.validation_fraction < 1
+    # read without composing, so it runs where the optuna sweeper plugin is not installed
+    search_cfg = OmegaConf.load(CONF / "hparams_search" / f"{search}.yaml")
+    assert search_cfg.eval_split == "validation" and 0 < search_cfg.dataset.validation_fraction < 1
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "+experiment=svamp", f"eval_split={search_cfg.eval_split}",
+            f"dataset.validation_fraction={search_cfg.dataset.validation_fraction}"])
+    validate(cfg)  # the pair is accepted before any LLM call
 
 
 def test_experiment_declares_its_own_sweep():
