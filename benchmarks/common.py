@@ -13,7 +13,7 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,17 +189,47 @@ def loopback_client(server: ServerProcess, max_concurrency: int, cache_path: Pat
     return LLMClient(backend, cache=cache, max_concurrency=max_concurrency), backend
 
 
+async def timed_evaluation(
+    server: ServerProcess, embedder, pool: list, n: int, k: int, run_dir: Path, concurrency: int,
+    max_concurrency: int, cache_path: Path | None = None,
+    after_problem: Callable[[TimedBackend], None] | None = None,
+) -> tuple[float, float, list]:
+    """(wall seconds, CPU seconds of this process, results) of one ECON evaluation of `pool` (untrained policy).
+
+    `after_problem(backend)` runs as each problem ends, inside the timed span.
+    """
+    from econ.evaluation import evaluate
+    from econ.game.episode import EpisodeRunner, GameSettings
+    from econ.runlog import JsonlLog
+
+    cfg = game_config(n)
+    client, backend = loopback_client(server, max_concurrency, cache_path=cache_path)
+    runner = EpisodeRunner(client, embedder, belief_network(cfg, embedder.dim), GameSettings.from_config(cfg))
+
+    async def play(problem):
+        result, _ = await runner.play(problem, "econ", k)
+        if after_problem is not None:
+            after_problem(backend)
+        return result
+
+    traces = JsonlLog(run_dir / "traces.jsonl")
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        results = await evaluate(pool, play, "econ", run_dir, traces, concurrency, policy="bench")
+        return time.perf_counter() - start, time.process_time() - cpu, results
+    finally:
+        traces.close()
+        await client.aclose()
+
+
 def belief_network(cfg, obs_dim: int, seed: int = 0):
     """An untrained belief network of the configured sizes, in eval mode (as in evaluation)."""
     import torch
 
     from econ.nn.belief import BeliefNetwork
 
-    agents = cfg.agents
     torch.manual_seed(seed)
-    return BeliefNetwork(agents.n_agents, obs_dim, belief_dim=agents.belief_dim, entity_dim=agents.entity_dim,
-                         n_heads=agents.n_heads, n_blocks=agents.n_blocks, dropout=agents.dropout,
-                         t_bounds=tuple(agents.temperature_bounds), p_bounds=tuple(agents.penalty_bounds)).eval()
+    return BeliefNetwork.untrained(cfg.agents, cfg.agents.n_agents, obs_dim)
 
 
 class ForwardTimer:

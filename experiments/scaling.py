@@ -102,11 +102,7 @@ async def play(cfg, client: LLMClient, embedder: Embedder, problems: list[Proble
     """Play every problem in turn with N executors, flat (group_size None) or in groups."""
     agents = cfg.agents
     torch.manual_seed(cfg.seed)
-    belief = BeliefNetwork(
-        n, embedder.dim, belief_dim=agents.belief_dim, entity_dim=agents.entity_dim, n_heads=agents.n_heads,
-        n_blocks=agents.n_blocks, dropout=0.0, t_bounds=tuple(agents.temperature_bounds),
-        p_bounds=tuple(agents.penalty_bounds),
-    ).eval()
+    belief = BeliefNetwork.untrained(agents, n, embedder.dim)
     settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, group_size=group_size,
                                    threshold=0.0, max_rounds=1)
     runner = EpisodeRunner(client, embedder, belief, settings)

@@ -78,11 +78,7 @@ async def measure_n(cfg: DictConfig, n: int, rounds: int, problems: list[Problem
     """Mean tokens per problem of ECON (untrained beliefs, `rounds` BNE rounds) and MAD (`rounds` rounds) at N = n."""
     agents = cfg.agents
     torch.manual_seed(cfg.seed)
-    belief = BeliefNetwork(
-        n, embedder.dim, belief_dim=agents.belief_dim, entity_dim=agents.entity_dim, n_heads=agents.n_heads,
-        n_blocks=agents.n_blocks, dropout=0.0, t_bounds=tuple(agents.temperature_bounds),
-        p_bounds=tuple(agents.penalty_bounds),
-    ).eval()
+    belief = BeliefNetwork.untrained(agents, n, embedder.dim)
     settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, threshold=0.0, max_rounds=1)
     runner = EpisodeRunner(client, embedder, belief, settings)
     mad = Debate(f"mad_n{n}", n, rounds, cfg.method.temperature, cfg.method.penalty, agents.top_p,

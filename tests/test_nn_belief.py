@@ -65,3 +65,15 @@ def test_belief_network_rejects_observations_for_another_agent_count():
 def test_loading_weights_built_for_another_agent_count_fails():
     with pytest.raises(RuntimeError, match="agent_embedding"):
         small_belief(5).load_state_dict(small_belief(3).state_dict())
+
+
+def test_untrained_network_takes_its_sizes_and_bounds_from_the_agents_config():
+    from omegaconf import OmegaConf
+
+    agents = OmegaConf.create({"belief_dim": 24, "entity_dim": 32, "n_heads": 2, "n_blocks": 1, "dropout": 0.1,
+                               "temperature_bounds": [0.3, 1.5], "penalty_bounds": [0.2, 0.8]})
+    network = BeliefNetwork.untrained(agents, 5, 16)
+    beliefs = network(torch.randn(1, 5, 4, 16))
+    assert beliefs.shape == (1, 5, 24) and not network.training
+    corners = network.scale_action(torch.tensor([[[0.0, 0.0], [1.0, 1.0]]]))[0]
+    assert torch.allclose(corners, torch.tensor([[0.3, 0.2], [1.5, 0.8]]))

@@ -7,6 +7,8 @@ them to sampling parameters only when an LLM call needs them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -74,6 +76,15 @@ class BeliefNetwork(nn.Module):
         high = torch.tensor([t_bounds[1], p_bounds[1]], dtype=torch.float32)
         self.register_buffer("action_scale", high - low)
         self.register_buffer("action_bias", low)
+
+    @classmethod
+    def untrained(cls, agents: Any, n_agents: int, obs_dim: int) -> BeliefNetwork:
+        """A fresh network of the sizes and action bounds in an `agents` config node, in eval mode."""
+        return cls(
+            n_agents, obs_dim, belief_dim=agents.belief_dim, entity_dim=agents.entity_dim, n_heads=agents.n_heads,
+            n_blocks=agents.n_blocks, dropout=agents.dropout, t_bounds=tuple(agents.temperature_bounds),
+            p_bounds=tuple(agents.penalty_bounds),
+        ).eval()
 
     def forward(self, obs: Tensor, agent_ids: Tensor | None = None) -> Tensor:
         """obs (B, N, F, E) -> belief b (B, N, belief_dim); an all-zero field is treated as empty."""
