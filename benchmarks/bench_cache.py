@@ -14,40 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from benchmarks.bench_concurrency import fingerprint
 from benchmarks.common import (
-    EMBEDDERS, ServerProcess, belief_network, cached, game_config, loopback_client, machine_note, print_table,
-    problems, timed_embedder,
+    EMBEDDERS, ServerProcess, cached, machine_note, print_table, problems, timed_embedder, timed_evaluation,
 )
-
-
-async def run(server: ServerProcess, embedder, pool: list, n: int, k: int, cache_path: Path, run_dir: Path):
-    """(wall seconds, CPU seconds of this process, results) of one sequential evaluation with the cache at cache_path."""
-    from econ.evaluation import evaluate
-    from econ.game.episode import EpisodeRunner, GameSettings
-    from econ.runlog import JsonlLog
-
-    cfg = game_config(n)
-    client, _ = loopback_client(server, max(n, 4), cache_path=cache_path)
-    runner = EpisodeRunner(client, embedder, belief_network(cfg, embedder.dim), GameSettings.from_config(cfg))
-
-    async def play(problem):
-        result, _ = await runner.play(problem, "econ", k)
-        return result
-
-    traces = JsonlLog(run_dir / "traces.jsonl")
-    try:
-        start, cpu = time.perf_counter(), time.process_time()
-        results = await evaluate(pool, play, "econ", run_dir, traces, 1, policy="bench")
-        return time.perf_counter() - start, time.process_time() - cpu, results
-    finally:
-        traces.close()
-        await client.aclose()
 
 
 def main() -> None:
@@ -70,7 +44,8 @@ def main() -> None:
         for name in ("first run", "identical re-run"):
             before = server.chat_requests()
             wall, cpu, results = loop.run_until_complete(
-                run(server, cached(timed, Path(tmp)), pool, args.n, args.k, cache, Path(tmp) / name))
+                timed_evaluation(server, cached(timed, Path(tmp)), pool, args.n, args.k, Path(tmp) / name,
+                                 concurrency=1, max_concurrency=max(args.n, 4), cache_path=cache))
             calls = server.chat_requests() - before
             first = first or (wall, fingerprint(results))
             hits = sum(r.cache_hits for r in results)

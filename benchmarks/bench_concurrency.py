@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from benchmarks.common import (
-    EMBEDDERS, ServerProcess, belief_network, cached, game_config, loopback_client, machine_note, print_table,
-    problems, timed_embedder,
+    EMBEDDERS, ServerProcess, cached, machine_note, print_table, problems, timed_embedder, timed_evaluation,
 )
 
 
@@ -33,30 +30,6 @@ def fingerprint(results) -> list:
     """What must not depend on the order problems are played in."""
     return [(r.problem_id, r.final_answer, r.correct, [(rd.actions, rd.answers, rd.commitment) for rd in r.rounds])
             for r in results]
-
-
-async def run(server: ServerProcess, embedder, pool: list, n: int, k: int, concurrency: int, run_dir: Path):
-    """(wall seconds, CPU seconds of this process, results) of one evaluation of `pool` at this concurrency."""
-    from econ.evaluation import evaluate
-    from econ.game.episode import EpisodeRunner, GameSettings
-    from econ.runlog import JsonlLog
-
-    cfg = game_config(n)
-    client, _ = loopback_client(server, concurrency * n)
-    runner = EpisodeRunner(client, embedder, belief_network(cfg, embedder.dim), GameSettings.from_config(cfg))
-
-    async def play(problem):
-        result, _ = await runner.play(problem, "econ", k)
-        return result
-
-    traces = JsonlLog(run_dir / "traces.jsonl")
-    try:
-        start, cpu = time.perf_counter(), time.process_time()
-        results = await evaluate(pool, play, "econ", run_dir, traces, concurrency, policy="bench")
-        return time.perf_counter() - start, time.process_time() - cpu, results
-    finally:
-        traces.close()
-        await client.aclose()
 
 
 def main() -> None:
@@ -84,7 +57,8 @@ def main() -> None:
                     embedder = cached(timed, Path(tmp) / f"emb-{capacity}-{level}")
                     timed.reset()
                     wall, cpu, results = loop.run_until_complete(
-                        run(server, embedder, pool, args.n, args.k, level, Path(tmp) / f"run-{capacity}-{level}"))
+                        timed_evaluation(server, embedder, pool, args.n, args.k, Path(tmp) / f"run-{capacity}-{level}",
+                                         concurrency=level, max_concurrency=level * args.n))
                     baseline = baseline or (wall, fingerprint(results), cpu)
                     # a server serving `capacity` requests at a time completes capacity / latency of them per second
                     served = capacity / args.latency / calls * (baseline[0] / len(pool))

@@ -19,34 +19,21 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import (
-    EMBEDDERS, ServerProcess, belief_network, cached, game_config, loopback_client, machine_note, peak_rss_mb,
-    print_table, problems, rss_mb, timed_embedder,
+    EMBEDDERS, ServerProcess, cached, machine_note, peak_rss_mb, print_table, problems, rss_mb, timed_embedder,
+    timed_evaluation,
 )
 
 
 async def evaluate_sampling_rss(server, embedder, pool, n: int, k: int, concurrency: int, tmp: Path) -> list[float]:
     """RSS in MB after each problem of one evaluation."""
-    from econ.evaluation import evaluate
-    from econ.game.episode import EpisodeRunner, GameSettings
-    from econ.runlog import JsonlLog
-
-    cfg = game_config(n)
-    client, backend = loopback_client(server, concurrency * n, cache_path=tmp / "llm.sqlite")
-    runner = EpisodeRunner(client, embedder, belief_network(cfg, embedder.dim), GameSettings.from_config(cfg))
     samples: list[float] = []
 
-    async def play(problem):
-        result, _ = await runner.play(problem, "econ", k)
+    def sample(backend) -> None:
         backend.spans.clear()  # the timing wrapper's record is ours, not econ's
         samples.append(rss_mb())
-        return result
 
-    traces = JsonlLog(tmp / "run" / "traces.jsonl")
-    try:
-        await evaluate(pool, play, "econ", tmp / "run", traces, concurrency, policy="bench")
-    finally:
-        traces.close()
-        await client.aclose()
+    await timed_evaluation(server, embedder, pool, n, k, tmp / "run", concurrency=concurrency,
+                           max_concurrency=concurrency * n, cache_path=tmp / "llm.sqlite", after_problem=sample)
     return samples
 
 
