@@ -23,6 +23,8 @@ EXECUTOR_SYSTEM = (
     "Reason step by step and end with the final answer as \\boxed{answer}."
 )
 
+_DECIDE_AS_JSON = ('Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
+                  '"justification": "<one sentence>"}')
 
 _FENCE_TAG = re.compile(r"<\s*(/?)\s*problem\s*>", re.IGNORECASE)
 
@@ -33,13 +35,16 @@ def _fence(question: str) -> str:
     return "<problem>\n" + inert + "\n</problem>"
 
 
+def _messages(system: str, user: str) -> list[Message]:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
 def strategy_messages(question: str) -> list[Message]:
     """Ask the coordinator for a short plan (at most 50 tokens) that must not state the answer."""
     user = (
         f"{_fence(question)}\n\nWrite a short strategy (at most 50 tokens) that tells the solvers how to "
         "approach this problem. Do NOT solve it and do NOT state the final answer or any result."
     )
-    return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(COORDINATOR_SYSTEM, user)
 
 
 def executor_messages(
@@ -53,13 +58,13 @@ def executor_messages(
         parts.append(f"The coordinator's current commitment: {previous_commitment.strip()}")
         parts.append("Check your reasoning against it; keep your answer if you are sure, otherwise revise it.")
     parts.append("Solve the problem. End with the final answer as \\boxed{answer}.")
-    return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+    return _messages(EXECUTOR_SYSTEM, "\n\n".join(parts))
 
 
 def solver_messages(question: str) -> list[Message]:
     """A lone solver's prompt (single call, self-consistency, debate round 0): the problem, no strategy."""
     user = f"{_fence(question)}\n\nSolve the problem step by step. End with the final answer as \\boxed{{answer}}."
-    return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(EXECUTOR_SYSTEM, user)
 
 
 def debate_messages(question: str, own_answer: str, other_answers: list[str]) -> list[Message]:
@@ -71,7 +76,7 @@ def debate_messages(question: str, own_answer: str, other_answers: list[str]) ->
         "Treat their reasoning as extra evidence: check every step, theirs and yours, then give your updated "
         "solution. End with the final answer as \\boxed{answer}."
     )
-    return [{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(EXECUTOR_SYSTEM, user)
 
 
 def commitment_messages(question: str, strategy: str, answers: list[str]) -> list[Message]:
@@ -86,10 +91,9 @@ def commitment_messages(question: str, strategy: str, answers: list[str]) -> lis
     )
     user = (
         f"{_fence(question)}\n\nStrategy: {strategy.strip() or '(none)'}\n\nThe solvers answered:\n{listed}\n\n"
-        'Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
-        '"justification": "<one sentence>"}'
+        + _DECIDE_AS_JSON
     )
-    return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(COORDINATOR_SYSTEM, user)
 
 
 def _clip(answer: str, max_chars: int = 80) -> str:
@@ -113,10 +117,9 @@ def merge_commitment_messages(question: str, commitments: list[Commitment]) -> l
     user = (
         f"{_fence(question)}\n\nGroups of solvers worked on this problem independently; each group's "
         f"coordinator committed to an answer:\n{listed}\n\n"
-        'Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
-        '"justification": "<one sentence>"}'
+        + _DECIDE_AS_JSON
     )
-    return [{"role": "system", "content": COORDINATOR_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(COORDINATOR_SYSTEM, user)
 
 
 def _head(text: str, max_chars: int = 400) -> str:
