@@ -103,10 +103,10 @@ class TimedBackend:
         self.model = self.inner.model
         self.cache_salt = getattr(self.inner, "cache_salt", "")
 
-    async def complete(self, messages, sampling):
+    async def complete(self, messages, sampling, **kwargs):
         start = time.perf_counter()
         try:
-            return await self.inner.complete(messages, sampling)
+            return await self.inner.complete(messages, sampling, **kwargs)
         finally:
             self.spans.append((start, time.perf_counter()))
 

@@ -62,6 +62,15 @@ def test_key_depends_on_every_input():
     assert len({base, *variants}) == 1 + len(variants)
 
 
+def test_plain_requests_keep_their_keys_and_a_schema_changes_the_key():
+    # recorded before structured output existed: caches filled then still hit
+    plain = cache_key("local", "m", MESSAGES, Sampling(seed=1), 0, "s")
+    assert plain == "5b78d1798ae12832da891dfc94cc4109dcee93fc7123367d582f8a47011659c5"
+    assert cache_key("local", "m", MESSAGES, Sampling(seed=1), 0, "s", json_schema=None) == plain
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    assert cache_key("local", "m", MESSAGES, Sampling(seed=1), 0, "s", json_schema=schema) != plain
+
+
 def _writer(path: str, worker: int, n: int) -> None:
     cache = ResponseCache(path)
     for i in range(n):

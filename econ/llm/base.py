@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+JsonSchema = dict  # a JSON Schema the reply must follow (structured output), e.g. {"type": "object", ...}
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,17 @@ class Completion:
 
 @runtime_checkable
 class LLMBackend(Protocol):
-    """A chat model reachable by one async call. Backends never retry, cache or count."""
+    """A chat model reachable by one async call. Backends never retry, cache or count.
+
+    `json_schema`, when given, asks for a reply that is a JSON document following that schema,
+    by whatever structured-output mechanism the backend has (grammar, JSON mode, json_schema).
+    """
 
     backend: str  # "local" | "together" | "openai_compatible"
     model: str
 
-    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion: ...
+    async def complete(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
+    ) -> Completion: ...
 
     async def aclose(self) -> None: ...

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from econ.errors import ConfigError
-from econ.llm.base import Completion, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -42,8 +42,13 @@ def cache_key(
     sampling: Sampling,
     sample_index: int = 0,
     salt: str = "",
+    json_schema: JsonSchema | None = None,
 ) -> str:
-    """sha256 of the canonical JSON of everything that decides a completion (seed included)."""
+    """sha256 of the canonical JSON of everything that decides a completion (seed included).
+
+    A structured-output schema enters the key only when one is asked for, so plain requests
+    keep the keys they always had.
+    """
     payload = {
         "backend": backend,
         "model": model,
@@ -52,6 +57,8 @@ def cache_key(
         "sampling": dataclasses.asdict(sampling),
         "sample_index": int(sample_index),
     }
+    if json_schema is not None:
+        payload["json_schema"] = json_schema
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -12,7 +12,7 @@ from collections import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from econ.errors import ConfigError, EconError, LLMError
-from econ.llm.base import Completion, LLMBackend, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, LLMBackend, Message, Sampling
 from econ.llm.cache import ResponseCache, cache_key
 from econ.llm.faults import Fault
 from econ.llm.usage import UsageTracker
@@ -89,21 +89,26 @@ class LLMClient:
         role: str,
         problem_id: str,
         sample_index: int = 0,
+        json_schema: JsonSchema | None = None,
     ) -> Completion:
-        """One completion for `messages`; raises LLMError when the call fails for good."""
+        """One completion for `messages`; raises LLMError when the call fails for good.
+
+        `json_schema` asks the backend for structured output (see `LLMBackend`); it is part of the cache key.
+        """
         problem_id = str(problem_id)
         messages = [dict(m) for m in messages]
         key = None
         if self.cache is not None:
             salt = getattr(self.backend, "cache_salt", "")
-            key = cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt)
+            key = cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt,
+                            json_schema)
             start = time.perf_counter()
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
                 self.usage.record_cache_hit(role, problem_id, hit.prompt_tokens, hit.completion_tokens)
                 return dataclasses.replace(hit, latency_s=time.perf_counter() - start)
         async with self._semaphore():
-            completion = await self._call_with_retries(messages, sampling, role, problem_id)
+            completion = await self._call_with_retries(messages, sampling, role, problem_id, json_schema)
         if key is not None:
             await asyncio.to_thread(self.cache.put, key, completion)
         self.usage.record_call(
@@ -112,7 +117,8 @@ class LLMClient:
         return completion
 
     async def _call_with_retries(
-        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str
+        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str,
+        json_schema: JsonSchema | None = None,
     ) -> Completion:
         faults: Counter = Counter()
         attempts = 0
@@ -131,7 +137,10 @@ class LLMClient:
                     if faults["empty"] and sampling.seed is not None:
                         this_sampling = dataclasses.replace(sampling, seed=sampling.seed + faults["empty"])
                     try:
-                        completion = await self.backend.complete(messages, this_sampling)
+                        if json_schema is None:  # every backend takes plain requests unchanged
+                            completion = await self.backend.complete(messages, this_sampling)
+                        else:
+                            completion = await self.backend.complete(messages, this_sampling, json_schema=json_schema)
                     except Fault as fault:
                         faults[fault.kind] += 1
                         self.usage.record_fault(role, problem_id, fault.kind, retried=attempts <= self.max_retries)
