@@ -1,0 +1,61 @@
+"""`python -m econ.view RUN_DIR|COMPARE_DIR [--out FILE] [--serve]`: write (and optionally serve) report.html."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import sys
+from pathlib import Path
+
+from econ.cli import run_or_exit
+from econ.errors import ConfigError
+from econ.view.page import write
+from econ.view.runs import page_data
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m econ.view", description=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("path", type=Path, metavar="RUN_DIR|COMPARE_DIR",
+                        help="a run dir (results.json, traces.jsonl) or experiments/compare_methods.py --out dir")
+    parser.add_argument("--out", type=Path, default=None, help="the HTML file to write (default: <dir>/report.html)")
+    parser.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve (0 = any free port)")
+    return parser.parse_args(argv)
+
+
+def serve(page: Path, port: int) -> None:
+    """Serve the page's directory on 127.0.0.1 only; print the page's URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page.parent))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        message = f"--port={port}: cannot listen on 127.0.0.1 ({error.strerror}); pass another --port"
+        raise ConfigError(message) from error
+    with server:
+        print(f"serving http://127.0.0.1:{server.server_address[1]}/{page.name} (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+
+    def job() -> Path:
+        if not args.path.is_dir():
+            raise ConfigError(f"RUN_DIR={args.path}: no such directory; give a run dir or a compare_methods --out dir")
+        if not 0 <= args.port <= 65535:
+            raise ConfigError(f"--port={args.port}: use a port in 0..65535")
+        out = write(page_data(args.path), args.out or args.path / "report.html")
+        print(out.resolve(), flush=True)
+        if args.serve:
+            serve(out.resolve(), args.port)
+        return out
+
+    return run_or_exit(job)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
