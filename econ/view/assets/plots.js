@@ -12,13 +12,14 @@ function svgEl(tag, attrs, parent) {
   return node;
 }
 
-function niceTicks(lo, hi, count) {
+function niceTicks(lo, hi, count, integer) {
   // about `count` round-numbered ticks covering [lo, hi], each with as many decimals as its step needs
   if (!(hi > lo)) return [{ v: lo, label: tickLabel(lo, 0) }];
-  const raw = (hi - lo) / Math.max(count, 1);
+  const raw = Math.max((hi - lo) / Math.max(count, 1), integer ? 1 : 0);
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map(m => m * mag).find(s => s >= raw * 0.999) || raw;
-  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (Math.round(step / mag) === 2.5 ? 1 : 0));
+  const multiple = [1, 2, 2.5, 5, 10].find(m => m * mag >= raw * 0.999) || 10;
+  const step = (integer && multiple === 2.5 && mag === 1 ? 2 : multiple) * mag;  // 2.5 episodes is no tick
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (Math.abs(step / mag - 2.5) < 1e-9 ? 1 : 0));
   const ticks = [];
   for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
     ticks.push({ v: +t.toFixed(10), label: tickLabel(t, decimals) });
@@ -51,7 +52,7 @@ function axes(svg, xr, yr, opts) {
   const sy = y => h - bottom - (y - yr[0]) / (yr[1] - yr[0]) * (h - top - bottom);
   svgEl("line", { x1: left, y1: h - bottom, x2: w - right, y2: h - bottom, stroke: "#8c959f" }, svg);
   svgEl("line", { x1: left, y1: top, x2: left, y2: h - bottom, stroke: "#8c959f" }, svg);
-  const xticks = opts.xticks ? opts.xticks.map(v => ({ v, label: String(v) })) : niceTicks(xr[0], xr[1], 5);
+  const xticks = opts.xticks ? opts.xticks.map(v => ({ v, label: String(v) })) : niceTicks(xr[0], xr[1], 5, opts.integer);
   for (const t of xticks) {
     svgEl("line", { x1: sx(t.v), y1: h - bottom, x2: sx(t.v), y2: h - bottom + 3, stroke: "#8c959f" }, svg);
     svgEl("text", { x: sx(t.v), y: h - bottom + 12, "text-anchor": "middle" }, svg).textContent = t.label;

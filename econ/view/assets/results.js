@@ -157,14 +157,19 @@ function trainPlots(train) {
   const rewards = metrics.filter(m => m.startsWith("train/reward")).map((m, i) => curve(m, m.slice(6), PALETTE[i + 1]));
   const correct = train.curves["train/correct"] || [];
   const rolling = correct.map((p, i) => [p[0], mean(correct.slice(Math.max(0, i - 9), i + 1).map(q => q[1]))]);
-  const plots = [
-    linePlot("α (reward weights)", alpha, { xlabel: "episode" }),
-    linePlot("Correct (mean of the last 10 episodes) and rewards",
-      [{ name: "correct", color: PALETTE[0], points: rolling }, ...rewards], { xlabel: "episode" }),
-    linePlot("Tokens per episode", [curve("train/tokens", "tokens", PALETTE[4])], { xlabel: "episode" }),
-  ];
-  for (const [i, m] of metrics.filter(m => m.startsWith("loss/")).entries()) {
-    plots.push(linePlot(m, [curve(m, m.slice(5), PALETTE[(i + 3) % PALETTE.length])], { xlabel: "step" }));
-  }
-  return el("div", { class: "plots", id: "train-plots" }, plots);
+  const episodes = { xlabel: "episode", integer: true };
+  const losses = metrics.filter(m => m.startsWith("loss/"));
+  const lossPlot = (m, i) => linePlot(m, [curve(m, m.slice(5), PALETTE[(i + 3) % PALETTE.length])], episodes);
+  const total = losses.includes("loss/loss") ? "loss/loss" : losses[0];
+  const others = losses.filter(m => m !== total);
+  // the total loss beside α; every term in a fold below, so the episode list stays in sight
+  return el("div", { id: "train-plots" },
+    el("div", { class: "plots" },
+      linePlot("α (reward weights)", alpha, episodes),
+      linePlot("Correct (mean of the last 10 episodes) and rewards",
+        [{ name: "correct", color: PALETTE[0], points: rolling }, ...rewards], episodes),
+      linePlot("Tokens per episode", [curve("train/tokens", "tokens", PALETTE[4])], episodes),
+      total ? lossPlot(total, 0) : null),
+    others.length ? el("details", { class: "more-plots" }, el("summary", { text: `the other ${others.length} loss terms` }),
+      el("div", { class: "plots" }, others.map((m, i) => lossPlot(m, i + 1)))) : null);
 }
