@@ -248,6 +248,17 @@ def test_hierarchical_rounds_show_groups_and_the_root_commitment(runs):
         assert root["level"] == max(ep["calls"][i]["level"] for i in record["calls"])
 
 
+def test_a_sweep_dir_of_runs_shows_each_runs_methods_apart(runs, tmp_path):
+    sweep = tmp_path / "sweep"
+    copy_run(runs.econ, sweep / "0_n_agents=3")
+    copy_run(runs.econ, sweep / "1_n_agents=3_again")
+    data = page_data(sweep)
+    assert data["mode"] == "compare"
+    assert data["eval"]["methods"] == ["econ_no_bne", "econ", "1_n_agents=3_again/econ_no_bne",
+                                       "1_n_agents=3_again/econ"]
+    assert all(len(item["eps"]) == 4 for item in data["eval"]["items"]) and len(data["train"]) == 2
+
+
 # ---------------------------------------------------------------- older and newer runs
 
 

@@ -9,7 +9,8 @@
      "train": [{"run", "methods", "items", "curves": {metric: [[step, value], ...]}}]}
 
 An episode is `episodes.episode_view`'s record. A run dir holds results.json and/or traces.jsonl;
-a comparison dir (experiments/compare_methods.py --out) holds runs/<name>/ run dirs and compare.csv.
+a comparison dir (experiments/compare_methods.py --out) holds runs/<name>/ run dirs and compare.csv;
+a sweep dir holds run dirs directly (a method run twice shows as <run>/<method>).
 Numbers come from results.json as the run reported them; only a method missing there (a run still
 going) is summarised from its traces, with econ.report.summarize, and marked so.
 """
@@ -54,9 +55,9 @@ def is_run_dir(path: Path) -> bool:
 
 
 def compare_run_dirs(path: Path) -> list[Path]:
-    """The run dirs of a comparison dir (runs/<name>/), in name order."""
-    runs = path / "runs"
-    return sorted(p for p in runs.iterdir() if p.is_dir() and is_run_dir(p)) if runs.is_dir() else []
+    """The run dirs of a comparison dir (runs/<name>/) or of a sweep dir (<job>/), in name order."""
+    parent = path / "runs" if (path / "runs").is_dir() else path
+    return sorted(p for p in parent.iterdir() if p.is_dir() and is_run_dir(p))
 
 
 def _read_metrics(path: Path) -> list[tuple[float, str, float]]:
@@ -183,13 +184,11 @@ def page_data(target: Path) -> dict[str, Any]:
     target = Path(target)
     if not target.is_dir():
         raise ConfigError(f"RUN_DIR={target}: no such directory; give a run dir or a compare_methods --out dir")
-    run_paths = compare_run_dirs(target)
-    mode = "compare" if run_paths else "run"
-    if mode == "run":
-        if not is_run_dir(target):
-            raise ConfigError(f"RUN_DIR={target}: holds neither results.json nor traces.jsonl nor runs/*/ "
-                              "(the output of compare_methods.py); give a run dir")
-        run_paths = [target]
+    mode = "run" if is_run_dir(target) else "compare"
+    run_paths = [target] if mode == "run" else compare_run_dirs(target)
+    if not run_paths:
+        raise ConfigError(f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
+                          "(compare_methods.py --out) or */ (a sweep); give a run dir")
     runs = [read_run(p, p.name) for p in run_paths]
     compare_rows = {}
     if (target / "compare.csv").is_file():
