@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,6 +379,8 @@ def test_serve_answers_with_the_page_on_localhost(runs, tmp_path):
         url = re.search(r"http://127\.0\.0\.1:\d+/report\.html", server.stdout.readline()).group(0)
         with urllib.request.urlopen(url, timeout=10) as reply:
             assert reply.read().decode() == (run / "report.html").read_text()
+        with pytest.raises(urllib.error.HTTPError, match="404"):  # only the page, not the run dir beside it
+            urllib.request.urlopen(url.replace("report.html", "traces.jsonl"), timeout=10)
     finally:
         server.terminate()
         server.wait(10)
