@@ -109,9 +109,10 @@ def _summary_from_traces(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return summarize(episodes)
 
 
-def _method_entry(name: str, run: RunFiles, summary: dict[str, Any], from_traces: bool,
+def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any], from_traces: bool,
                   compare_rows: dict[str, dict[str, str]]) -> dict[str, Any]:
-    row = compare_rows.get(name, {})
+    """A results-table row: the page's columns, fields it does not know yet, compare.csv's label and budget."""
+    row = compare_rows.get(method, {}) if name == method else {}
     return {
         "name": name,
         "run": run.name,
@@ -179,8 +180,45 @@ def _run_info(run: RunFiles) -> dict[str, Any]:
     }
 
 
+@dataclass
+class RunView:
+    """What one run adds to the page: its methods' rows, its evaluation episodes, its training (if any)."""
+
+    methods: list[dict[str, Any]]
+    episodes: list[dict[str, Any]]
+    train: dict[str, Any] | None
+
+
+def _run_view(run: RunFiles, compare_rows: dict[str, dict[str, str]], taken: set[str]) -> RunView:
+    """One run's methods (named <run>/<method> when an earlier run took the name) and episodes."""
+    check = AnswerChecker(dataset_kind(run))
+    reported = F.pick(run.results, F.RESULTS_METHODS, {})
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    train_lines = []
+    for line in run.traces:
+        if F.pick(line, F.KIND) == "train":
+            train_lines.append(line)
+        else:
+            by_method.setdefault(F.pick(line, F.METHOD, "?"), []).append(line)
+    view = RunView([], [], None)
+    for method in list(reported) + [m for m in by_method if m not in reported]:
+        shown = method if method not in taken else f"{run.name}/{method}"
+        taken.add(shown)
+        from_traces = method not in reported  # a run still going has no results.json yet
+        summary = _summary_from_traces(by_method[method]) if from_traces else reported[method]
+        view.methods.append(_method_entry(shown, method, run, summary, from_traces, compare_rows))
+        for line in by_method.get(method, []):
+            view.episodes.append({**episode_view(line, check), "method": shown})
+    curves = _curves(run.metrics)
+    if train_lines or curves:
+        episodes = sorted((episode_view(line, check) for line in train_lines), key=lambda ep: ep["episode"] or 0)
+        view.train = {"run": run.name, "methods": sorted({ep["method"] for ep in episodes}),
+                      "items": _items(episodes, lambda ep: f"episode {ep['episode']}"), "curves": curves}
+    return view
+
+
 def page_data(target: Path) -> dict[str, Any]:
-    """The page's data for a run dir or a comparison dir (see the module docstring)."""
+    """The page's data for a run dir, a comparison dir or a sweep dir (see the module docstring)."""
     target = Path(target)
     if not target.is_dir():
         raise ConfigError(f"RUN_DIR={target}: no such directory; give a run dir or a compare_methods --out dir")
@@ -194,57 +232,22 @@ def page_data(target: Path) -> dict[str, Any]:
     if (target / "compare.csv").is_file():
         with (target / "compare.csv").open(newline="") as handle:
             compare_rows = {F.pick(row, F.COMPARE_METHOD): row for row in csv.DictReader(handle)}
-
-    methods: list[dict[str, Any]] = []
-    eval_episodes: list[dict[str, Any]] = []
-    train = []
     taken: set[str] = set()
-    for run in runs:
-        check = AnswerChecker(dataset_kind(run))
-        reported = F.pick(run.results, F.RESULTS_METHODS, {})
-        lines_by_method: dict[str, list[dict[str, Any]]] = {}
-        train_lines = []
-        for line in run.traces:
-            if F.pick(line, F.KIND) == "train":
-                train_lines.append(line)
-            else:
-                lines_by_method.setdefault(F.pick(line, F.METHOD, "?"), []).append(line)
-        rename = {}
-        for method in list(reported) + [m for m in lines_by_method if m not in reported]:
-            shown = method if method not in taken else f"{run.name}/{method}"  # two runs of one method
-            taken.add(shown)
-            rename[method] = shown
-            if method in reported:
-                entry = _method_entry(method, run, reported[method], False, compare_rows)
-            else:
-                entry = _method_entry(method, run, _summary_from_traces(lines_by_method[method]), True, compare_rows)
-            entry["name"] = shown
-            methods.append(entry)
-        for method, lines in lines_by_method.items():
-            for line in lines:
-                ep = episode_view(line, check)
-                ep["method"] = rename[method]
-                eval_episodes.append(ep)
-        curves = _curves(run.metrics)
-        if train_lines or curves:
-            episodes = [episode_view(line, check) for line in train_lines]
-            episodes.sort(key=lambda ep: ep["episode"] or 0)
-            train.append({"run": run.name, "methods": sorted({ep["method"] for ep in episodes}),
-                          "items": _items(episodes, lambda ep: f"episode {ep['episode']}"), "curves": curves})
-
-    items = _items(eval_episodes, lambda ep: ep["problem_id"])
+    views = [_run_view(run, compare_rows, taken) for run in runs]
+    methods = [m for view in views for m in view.methods]
     if compare_rows:  # the comparison table's order
         order = {name: i for i, name in enumerate(compare_rows)}
         methods.sort(key=lambda m: order.get(m["name"], len(order)))
+    items = _items([ep for view in views for ep in view.episodes], lambda ep: ep["problem_id"])
     names = [m["name"] for m in methods]
     reference = "econ" if "econ" in names and len(names) > 1 else None
     for entry in methods:
         if reference and entry["name"] != reference:
             entry["paired"] = _paired(items, entry["name"], reference)
-    first = runs[0].results if runs else {}
+    first = runs[0].results
     dataset = F.pick(first, F.RESULTS_DATASET, "")
     return {
-        "title": f"econ {'comparison' if mode == 'compare' else 'run'}: {target.name}"
+        "title": f"econ {mode if mode == 'run' else 'comparison'}: {target.name}"
                  + (f" ({dataset}, {F.pick(first, F.RESULTS_MODEL, '')})" if dataset else ""),
         "mode": mode,
         "source": str(target.resolve()),
@@ -252,5 +255,5 @@ def page_data(target: Path) -> dict[str, Any]:
         "runs": [_run_info(run) for run in runs],
         "methods": methods,
         "eval": {"methods": names, "items": items},
-        "train": train,
+        "train": [view.train for view in views if view.train],
     }
