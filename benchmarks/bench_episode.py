@@ -41,13 +41,15 @@ async def measure(server: ServerProcess, embedder, timed, n: int, k: int, reps: 
                   pool: list) -> dict:
     """Medians over `reps` fresh problems, after one warm-up episode."""
     from econ.game.episode import EpisodeRunner, GameSettings
+    from econ.game.policy import BeliefPolicy
 
     cfg = game_config(n)
     settings = dataclasses.replace(GameSettings.from_config(cfg), threshold=0.0)  # always play K rounds
     belief = belief_network(cfg, embedder.dim)
     forward = ForwardTimer(belief)
     client, backend = loopback_client(server, concurrency)
-    runner = EpisodeRunner(client, embedder, belief, settings)
+    runner = EpisodeRunner(client, embedder, settings)
+    policy = BeliefPolicy(belief)
     rows = []
     try:
         for i in range(reps + 1):
@@ -55,7 +57,7 @@ async def measure(server: ServerProcess, embedder, timed, n: int, k: int, reps: 
             timed.reset()
             forward.seconds = 0.0
             start, cpu = time.perf_counter(), time.process_time()
-            await runner.play(pool.pop(), "bench", k)
+            await runner.play(pool.pop(), "bench", k, policy)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             if i > 0:  # the first episode pays for connections and lazy initialisation
                 rows.append((wall, critical_path(backend.spans), timed.seconds, timed.cpu_seconds, cpu,

@@ -63,7 +63,7 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
     with ServerProcess(args.latency) as server:
         client, backend = loopback_client(server, 4)
         module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
-        runner = EpisodeRunner(client, embedder, module.nets.belief, GameSettings.from_config(cfg))
+        runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
         loop = asyncio.new_event_loop()
         traces = JsonlLog(tmp / "traces.jsonl")
         traces.append = Stopwatch(traces.append)
@@ -103,8 +103,9 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
 
 
 def play_local(n_episodes: int, embedder) -> dict:
-    """Episodes with the embedded model (default settings, N = 3, K = 1): wall and belief-forward seconds."""
+    """Episodes with the embedded model (default settings, N = 3): wall and belief-forward seconds."""
     from econ.game.episode import EpisodeRunner, GameSettings
+    from econ.game.policy import BeliefPolicy
     from econ.llm.client import LLMClient, build_llm_client
     from econ.module import ECONModule
     from econ.pipeline import learner_hparams
@@ -113,14 +114,15 @@ def play_local(n_episodes: int, embedder) -> dict:
     client: LLMClient = build_llm_client(cfg.model, {"cache": False})
     module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
     module.nets.eval()
-    runner = EpisodeRunner(client, embedder, module.nets.belief, GameSettings.from_config(cfg))
+    runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
+    policy = BeliefPolicy(module.nets.belief, module.learner_cfg["exploration_sigma"], module.generator)
     forward = ForwardTimer(module.nets.belief)
     loop = asyncio.new_event_loop()
     walls, forwards = [], []
     for problem in problems(n_episodes + 1, "svamp")[1:]:  # not the problems part 1 trained on first
         forward.seconds = 0.0
         start = time.perf_counter()
-        loop.run_until_complete(runner.play(problem, "train", 1, 0.1, module.generator))
+        loop.run_until_complete(runner.play(problem, "train", module.k_train, policy))
         walls.append(time.perf_counter() - start)
         forwards.append(forward.seconds)
     loop.run_until_complete(client.aclose())

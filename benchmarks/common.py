@@ -200,14 +200,16 @@ async def timed_evaluation(
     """
     from econ.evaluation import evaluate
     from econ.game.episode import EpisodeRunner, GameSettings
+    from econ.game.policy import BeliefPolicy
     from econ.runlog import JsonlLog
 
     cfg = game_config(n)
     client, backend = loopback_client(server, max_concurrency, cache_path=cache_path)
-    runner = EpisodeRunner(client, embedder, belief_network(cfg, embedder.dim), GameSettings.from_config(cfg))
+    runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
+    policy = BeliefPolicy(belief_network(cfg, embedder.dim))
 
     async def play(problem):
-        result, _ = await runner.play(problem, "econ", k)
+        result, _ = await runner.play(problem, "econ", k, policy)
         if after_problem is not None:
             after_problem(backend)
         return result

@@ -22,7 +22,7 @@ NUMBER_KEYS = (
     "agents.dropout", "agents.top_p", "agents.coordinator_temperature", "bne.threshold", "reward.lr", "reward.reg",
     "reward.lambda_sd", "reward.lambda_m", "reward.lambda_e", "learner.gamma", "learner.tau", "learner.lr",
     "learner.lr_coordinator", "learner.exploration_sigma", "llm.retry_initial_wait_s", "llm.retry_max_wait_s",
-    "dataset.validation_fraction",
+    "dataset.validation_fraction", "agents.fixed_action.temperature", "agents.fixed_action.penalty",
 )
 EVAL_SPLITS = ("test", "validation")
 
@@ -88,11 +88,14 @@ def validate(cfg: DictConfig) -> None:
     _bounds(cfg, "agents.temperature_bounds", 0.0, None)
     _bounds(cfg, "agents.penalty_bounds", 0.0, 1.0)
     _require(0 < agents.top_p <= 1, f"agents.top_p={agents.top_p}", "use a value in (0, 1]")
+    fixed = agents.fixed_action
+    _require(fixed.temperature >= 0, f"agents.fixed_action.temperature={fixed.temperature}", "use a value >= 0")
+    _require(0 <= fixed.penalty <= 1, f"agents.fixed_action.penalty={fixed.penalty}", "use a value in [0, 1]")
     for key in ("max_tokens_strategy", "max_tokens_executor", "max_tokens_commitment"):
         _require(_is_int(agents[key]) and agents[key] >= 1, f"agents.{key}={agents[key]}", "use a whole number >= 1")
 
     bne = cfg.bne
-    for key in ("max_iterations_train", "max_iterations_infer", "max_rounds"):
+    for key in ("max_iterations_infer", "max_iterations_train", "max_rounds"):  # train follows infer by default
         _require(_is_int(bne[key]) and bne[key] >= 1, f"bne.{key}={bne[key]}", "use a whole number >= 1")
     _require(bne.threshold > 0, f"bne.threshold={bne.threshold}", "use a positive number")
 
@@ -104,7 +107,8 @@ def validate(cfg: DictConfig) -> None:
         _require(reward[key] >= 0, f"reward.{key}={reward[key]}", "use a value >= 0")
 
     learner = cfg.learner
-    for key in ("buffer_size", "batch_size", "update_interval", "checkpoint_every", "torch_threads"):
+    for key in ("buffer_size", "batch_size", "update_interval", "updates_per_step", "policy_delay",
+                "checkpoint_every", "torch_threads"):
         _require(_is_int(learner[key]) and learner[key] >= 1, f"learner.{key}={learner[key]}", "use a whole number >= 1")
     _require(0 < learner.gamma <= 1, f"learner.gamma={learner.gamma}", "use a value in (0, 1]")
     _require(learner.exploration_sigma >= 0, f"learner.exploration_sigma={learner.exploration_sigma}", "use a value >= 0")

@@ -1,10 +1,10 @@
-"""`python -m econ.evaluate method=econ ckpt_path=...` or `method=single|self_consistency|mad`: test-split results."""
+"""`python -m econ.evaluate method=econ ckpt_path=...`, `method=econ_fixed_action` or `method=single|self_consistency|mad`."""
 
 from __future__ import annotations
 
 import logging
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from econ.cli import run_or_exit
 from econ.config import register_resolvers
@@ -28,8 +28,11 @@ def load_module(cfg: DictConfig, checkpoint: dict, obs_dim: int) -> ECONModule:
 
 
 def run(cfg: DictConfig) -> dict:
-    if cfg.method.name not in ECON_METHODS:
+    method = ECON_METHODS.get(cfg.method.name)
+    if method is None:
         return run_baseline(cfg)
+    if not method.learned:
+        return run_fixed_action(cfg)
     if not cfg.ckpt_path:
         raise ConfigError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=outputs/svamp/.../last.ckpt")
     checkpoint = load_checkpoint(cfg.ckpt_path, cfg)  # refused before any model is loaded or called
@@ -41,6 +44,18 @@ def run(cfg: DictConfig) -> dict:
             "alpha": module.reward_weights.alpha.tolist(), "checkpoint": str(cfg.ckpt_path),
             "train_episodes": module.episodes_done, "updates": module.updates_done,
         })
+    finally:
+        finish_wandb()
+        parts.close()
+
+
+def run_fixed_action(cfg: DictConfig) -> dict:
+    """ECON's protocol at agents.fixed_action: no belief network, so no checkpoint."""
+    parts = start(cfg)
+    try:
+        summaries = evaluate_econ(cfg, parts, None, [cfg.method.name], parts.splits.test)
+        return write_results(cfg, parts, summaries, {
+            "fixed_action": OmegaConf.to_container(cfg.agents.fixed_action, resolve=True)})
     finally:
         finish_wandb()
         parts.close()

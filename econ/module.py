@@ -1,10 +1,12 @@
 """The ECON learner as a LightningModule: one training step plays one episode.
 
-Manual optimisation: episodes go into a replay buffer; every `update_interval` episodes
-the critic side (belief body + Q head, encoder, mixer), the policy head and the reward
-weights α are updated from a sampled batch, then the target networks move toward the
-online ones. A checkpoint holds the networks, optimisers, α, the buffer, the data cursor
-and the RNG state, so a killed run resumes exactly.
+Manual optimisation, TD3-style: an episode's transitions (one per BNE round) go into a replay
+buffer of the last `buffer_size` episodes; every `update_interval` episodes the learner takes
+`updates_per_step` gradient steps, each on a fresh batch: the critic side (belief body + Q head,
+encoder, mixer) and the reward weights α every step, the policy head every `policy_delay`-th
+step (so μ follows a critic that has caught up), the target networks after each step.
+A checkpoint holds the networks, optimisers, α, the buffer, the data cursor and the RNG
+state, so a killed run resumes exactly.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner
+from econ.game.policy import BeliefPolicy
 from econ.game.records import EpisodeResult
 from econ.hierarchy import effective_group_size
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
@@ -31,6 +34,9 @@ from econ.runlog import JsonlLog
 log = logging.getLogger(__name__)
 
 GROUPS = ("belief", "policy", "encoder", "mixer")
+# Version of what a checkpoint holds; 2: observation flags and five text fields, the critic's action
+# pathway, per-round transitions grouped by episode.
+CHECKPOINT_FORMAT = 2
 
 
 class EpisodeCursor(IterableDataset):
@@ -63,7 +69,7 @@ class ECONModule(L.LightningModule):
         self.reward_lr = reward["lr"]
         self.k_train = hparams["bne"]["max_iterations_train"]
         self.automatic_optimization = False
-        self.buffer: deque[Transition] = deque(maxlen=learner["buffer_size"])
+        self.buffer: deque[list[Transition]] = deque(maxlen=learner["buffer_size"])  # one list per episode
         self.episodes_done = 0
         self.updates_done = 0
         self.generator = torch.Generator().manual_seed(hparams["seed"])
@@ -98,10 +104,9 @@ class ECONModule(L.LightningModule):
     def training_step(self, index: int, batch_idx: int) -> None:
         problem = self.problems[int(index)]
         self.nets.eval()  # acting: no dropout; exploration comes from the action noise
-        result, transitions = self.loop.run_until_complete(self.runner.play(
-            problem, "train", self.k_train, self.learner_cfg["exploration_sigma"], self.generator
-        ))
-        self.buffer.extend(transitions)
+        policy = BeliefPolicy(self.nets.belief, self.learner_cfg["exploration_sigma"], self.generator)
+        result, transitions = self.loop.run_until_complete(self.runner.play(problem, "train", self.k_train, policy))
+        self.buffer.append(transitions)
         self.last_result = result
         self.episodes_done += 1
         self.traces.append({"kind": "train", "episode": self.episodes_done, **result.to_json()})
@@ -122,20 +127,28 @@ class ECONModule(L.LightningModule):
             logger.log_metrics(metrics, step=self.episodes_done)
 
     def update(self) -> dict[str, float]:
-        """One optimisation step of every group on a batch sampled from the buffer."""
+        """`updates_per_step` gradient steps, each on a batch of transitions sampled from the buffer.
+
+        Every step moves the critic side and α; the policy head moves on every `policy_delay`-th
+        step only (its gradient is zeroed on the others). Reports the losses of the last step.
+        """
         self.nets.train()
-        size = min(self.learner_cfg["batch_size"], len(self.buffer))
-        batch = collate(self.sampler.sample(list(self.buffer), size))
-        losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
-                             self.learner_cfg["gamma"], self.lambdas)
-        dynamic_reward_loss = self.reward_weights.dynamic_reward_loss(batch.reward_terms, batch.team_correct)
+        transitions = [t for episode in self.buffer for t in episode]
+        size = min(self.learner_cfg["batch_size"], len(transitions))
         optimisers = self.optimizers()
-        for optimiser in optimisers:
-            optimiser.zero_grad()
-        self.manual_backward(losses["loss"] + dynamic_reward_loss)
-        for optimiser in optimisers:
-            optimiser.step()
-        self.nets.soft_update(self.target, self.learner_cfg["tau"])
+        policy_optimiser = optimisers[GROUPS.index("policy")]
+        for step in range(1, self.learner_cfg["updates_per_step"] + 1):
+            batch = collate(self.sampler.sample(transitions, size))
+            losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
+                                 self.learner_cfg["gamma"], self.lambdas)
+            dynamic_reward_loss = self.reward_weights.dynamic_reward_loss(batch.reward_terms, batch.team_correct)
+            for optimiser in optimisers:
+                optimiser.zero_grad()
+            self.manual_backward(losses["loss"] + dynamic_reward_loss)
+            for optimiser in optimisers:
+                if optimiser is not policy_optimiser or step % self.learner_cfg["policy_delay"] == 0:
+                    optimiser.step()
+            self.nets.soft_update(self.target, self.learner_cfg["tau"])
         self.nets.eval()
         self.updates_done += 1
         report = {f"loss/{name}": float(value.detach()) for name, value in losses.items() if value.dim() == 0}
@@ -161,7 +174,8 @@ class ECONModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["econ_state"] = {
-            "buffer": [t.to_dict() for t in self.buffer],
+            "format": CHECKPOINT_FORMAT,
+            "buffer": [[t.to_dict() for t in episode] for episode in self.buffer],
             "episodes_done": self.episodes_done,
             "updates_done": self.updates_done,
             "generator": self.generator.get_state(),
@@ -172,7 +186,7 @@ class ECONModule(L.LightningModule):
         check_compatible(checkpoint, self.hparams["econ"]["agents"])
         state = checkpoint["econ_state"]
         self.buffer.clear()
-        self.buffer.extend(Transition.from_dict(t) for t in state["buffer"])
+        self.buffer.extend([Transition.from_dict(t) for t in episode] for episode in state["buffer"])
         self.episodes_done = state["episodes_done"]
         self.updates_done = state["updates_done"]
         self.generator.set_state(state["generator"])
@@ -183,7 +197,13 @@ ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_block
 
 
 def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None:
-    """A checkpoint trained with other network sizes cannot be loaded: say which key differs."""
+    """A checkpoint of another format or trained with other network sizes cannot be loaded: say why."""
+    made = checkpoint.get("econ_state", {}).get("format", 1)
+    if made != CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"ckpt_path: the checkpoint has format {made}, this econ reads format {CHECKPOINT_FORMAT} "
+            "(the networks changed); train a new checkpoint"
+        )
     saved = checkpoint.get("hyper_parameters", {}).get("econ", {}).get("agents", {})
     for key in ARCHITECTURE_KEYS:
         if key in saved and saved[key] != agents[key]:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,7 @@ from econ.envfile import load_env_file
 from econ.evaluation import evaluate
 from econ.game import prompts
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import ActionPolicy, BeliefPolicy, FixedActionPolicy
 from econ.llm.client import LLMClient, build_llm_client, instantiate_config
 from econ.llm.reachability import check_backend_reachable
 from econ.errors import ConfigError
@@ -33,8 +35,19 @@ from econ.usagelog import RunUsageTracker
 
 log = logging.getLogger(__name__)
 
-# ECON evaluation methods and how many BNE rounds each plays at inference.
-ECON_METHODS = {"econ_no_bne": lambda cfg: 1, "econ": lambda cfg: cfg.bne.max_iterations_infer}
+@dataclass(frozen=True)
+class EconMethod:
+    """An ECON evaluation method: the BNE rounds it plays, and whether the trained policy chooses the actions."""
+
+    rounds: Callable[[DictConfig], int]
+    learned: bool  # False: every executor plays agents.fixed_action; no checkpoint needed
+
+
+ECON_METHODS = {
+    "econ_no_bne": EconMethod(lambda cfg: 1, learned=True),
+    "econ": EconMethod(lambda cfg: cfg.bne.max_iterations_infer, learned=True),
+    "econ_fixed_action": EconMethod(lambda cfg: cfg.bne.max_iterations_infer, learned=False),
+}
 
 
 @dataclass
@@ -97,24 +110,40 @@ def fingerprint(network: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def fixed_action_policy(cfg: DictConfig) -> FixedActionPolicy:
+    """Every executor at agents.fixed_action (econ_fixed_action), in the agents' action units."""
+    agents = cfg.agents
+    return FixedActionPolicy(agents.fixed_action.temperature, agents.fixed_action.penalty, agents.n_agents,
+                             tuple(agents.temperature_bounds), tuple(agents.penalty_bounds))
+
+
+def method_policy(cfg: DictConfig, method: str, module: ECONModule | None) -> tuple[ActionPolicy, str]:
+    """The policy an ECON method plays with, and a tag of what decides its actions (for resume)."""
+    if ECON_METHODS[method].learned:
+        module.nets.eval()
+        return BeliefPolicy(module.nets.belief), fingerprint(module.nets.belief)
+    fixed = json.dumps(OmegaConf.to_container(cfg.agents.fixed_action, resolve=True), sort_keys=True)
+    return fixed_action_policy(cfg), hashlib.sha256(fixed.encode()).hexdigest()[:16]
+
+
 def evaluate_econ(
-    cfg: DictConfig, parts: Components, module: ECONModule, methods: list[str], problems: list[Problem]
+    cfg: DictConfig, parts: Components, module: ECONModule | None, methods: list[str], problems: list[Problem]
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ECON methods on the same problems with the module's (trained) belief network."""
-    module.nets.eval()
-    policy = f"{fingerprint(module.nets.belief)}-{prompts.template_fingerprint()}"  # same weights, same prompts
-    runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
+    """Evaluate ECON methods on the same problems: the module's (trained) policy, or the fixed action."""
+    runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
     summaries = {}
     for method in methods:
-        rounds = ECON_METHODS[method](cfg)
+        rounds = ECON_METHODS[method].rounds(cfg)
+        policy, tag = method_policy(cfg, method, module)
 
-        async def play(problem: Problem, method=method, rounds=rounds):
-            result, _ = await runner.play(problem, method, rounds)
+        async def play(problem: Problem, method=method, rounds=rounds, policy=policy):
+            result, _ = await runner.play(problem, method, rounds, policy)
             return result
 
-        results = parts.loop.run_until_complete(
-            evaluate(problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency, policy)
-        )
+        results = parts.loop.run_until_complete(evaluate(
+            problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency,
+            f"{tag}-{prompts.template_fingerprint()}",  # same policy, same prompts
+        ))
         summaries[method] = summarize(results)
     return summaries
 

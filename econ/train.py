@@ -39,7 +39,7 @@ def train(cfg: DictConfig) -> dict:
         if checkpoint is not None:
             module.restore(checkpoint)
             log.info("resumed from %s after %d episodes", ckpt_path, module.episodes_done)
-        runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
+        runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
         module.attach(parts.splits.train, runner, parts.loop, parts.traces, cfg.learner.max_episodes)
         loggers = build_loggers(cfg, parts.run_dir, redacted_container(cfg), parts.run_dir.name)
         trainer = instantiate(

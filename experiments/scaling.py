@@ -105,10 +105,10 @@ async def play(cfg, client: LLMClient, embedder: Embedder, problems: list[Proble
     belief = BeliefNetwork.untrained(agents, n, embedder.dim)
     settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, group_size=group_size,
                                    threshold=0.0, max_rounds=1)
-    runner = EpisodeRunner(client, embedder, belief, settings)
+    runner = EpisodeRunner(client, embedder, settings)
     results = []
     for problem in problems:
-        result, _ = await runner.play(problem, label, rounds)
+        result, _ = await runner.play(problem, label, rounds, BeliefPolicy(belief))
         results.append(result)
     return results
 

@@ -22,6 +22,7 @@ from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer
 from econ.embed.base import Embedder
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.nn.belief import BeliefNetwork
@@ -80,12 +81,12 @@ async def measure_n(cfg: DictConfig, n: int, rounds: int, problems: list[Problem
     torch.manual_seed(cfg.seed)
     belief = BeliefNetwork.untrained(agents, n, embedder.dim)
     settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, threshold=0.0, max_rounds=1)
-    runner = EpisodeRunner(client, embedder, belief, settings)
+    runner = EpisodeRunner(client, embedder, settings)
     mad = Debate(f"mad_n{n}", n, rounds, cfg.method.temperature, cfg.method.penalty, agents.top_p,
                  agents.max_tokens_executor, cfg.seed)
 
     async def play_econ(problem: Problem):
-        result, _ = await runner.play(problem, f"econ_n{n}", rounds)
+        result, _ = await runner.play(problem, f"econ_n{n}", rounds, BeliefPolicy(belief))
         return result
 
     return {"econ": await _tokens(play_econ, problems),

@@ -23,6 +23,7 @@ from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
+from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
 from econ.pipeline import build_baseline
 from econ.report import summarize
@@ -84,8 +85,8 @@ async def econ_results_json(server, tmp_path: Path, n_agents: int = 3, k_rounds:
                             max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
                             executors_see_commitment=True, seed=0)
     belief = BeliefNetwork(n_agents, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
-    runner = EpisodeRunner(client_for(server), HashEmbedder(), belief, settings)
-    results = [(await runner.play(p, "econ", k_rounds))[0] for p in PROBLEMS]
+    runner = EpisodeRunner(client_for(server), HashEmbedder(), settings)
+    results = [(await runner.play(p, "econ", k_rounds, BeliefPolicy(belief)))[0] for p in PROBLEMS]
     path = tmp_path / "econ" / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"methods": {"econ": summarize(results)}}))
@@ -139,7 +140,8 @@ async def test_econ_executors_never_see_another_executors_answer(loopback_factor
                             max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
                             executors_see_commitment=True, seed=0)
     belief = BeliefNetwork(3, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
-    result, _ = await EpisodeRunner(client_for(server), HashEmbedder(), belief, settings).play(PROBLEMS[0], "econ", 2)
+    result, _ = await EpisodeRunner(client_for(server), HashEmbedder(), settings).play(
+        PROBLEMS[0], "econ", 2, BeliefPolicy(belief))
     sent = [user_text(body["messages"]) for body in server.chat_requests()]
     executor_texts = {(c.round, c.agent): c.text for c in result.calls if c.role == "executor"}
     assert len(executor_texts) == 6

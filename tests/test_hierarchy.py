@@ -20,6 +20,7 @@ from econ.embed import CachedEmbedder
 from econ.embed.local import LocalEmbedder
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.game.hierarchy import worst_case_prompts
 from econ.game.records import EpisodeResult
 from econ.hierarchy import commitment_levels, merge_fan_in, partition
@@ -106,9 +107,10 @@ def test_econ_losses_train_every_group_through_the_hierarchy():
     nets = Networks.build(n, obs_dim, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
                           feature_dim=16, group_size=GROUP)
     data = TransitionBatch(
-        obs=torch.randn(batch, n, 4, obs_dim), action=torch.rand(batch, n, 2), reward_terms=torch.rand(batch, n, 3),
-        commitment=torch.randn(batch, obs_dim), team_correct=(torch.rand(batch) < 0.5).float(),
-        next_obs=torch.randn(batch, n, 4, obs_dim), done=torch.zeros(batch),
+        obs=torch.randn(batch, n, 5, obs_dim), flags=torch.ones(batch, n, 3), action=torch.rand(batch, n, 2),
+        reward_terms=torch.rand(batch, n, 3), commitment=torch.randn(batch, obs_dim),
+        team_correct=(torch.rand(batch) < 0.5).float(), next_obs=torch.randn(batch, n, 5, obs_dim),
+        next_flags=torch.ones(batch, n, 3), done=torch.zeros(batch),
     )
     losses = econ_losses(nets, nets.make_target(), data, torch.tensor([0.4, 0.4, 0.2]))
     losses["loss"].backward()
@@ -181,8 +183,8 @@ def play_all(server, embedder, sizes: list[int], group_size: int | None, rounds:
             torch.manual_seed(0)
             belief = BeliefNetwork(n, embedder.dim, belief_dim=16, entity_dim=32, n_blocks=1, dropout=0.0).eval()
             settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, group_size=group_size)
-            result, _ = loop.run_until_complete(EpisodeRunner(client, embedder, belief, settings).play(
-                PROBLEM, f"h{n}", rounds))
+            result, _ = loop.run_until_complete(EpisodeRunner(client, embedder, settings).play(
+                PROBLEM, f"h{n}", rounds, BeliefPolicy(belief)))
             out[n] = {"result": result, "prompts": [call.prompt_tokens for call in result.calls]}
     finally:
         loop.run_until_complete(client.aclose())

@@ -14,6 +14,7 @@ from econ.devtools.runs import compose_config
 from econ.embed.local import LocalEmbedder
 from econ.game import prompts
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.nn import Networks
@@ -70,13 +71,13 @@ def embedder():
     return LocalEmbedder()
 
 
-def _runner(server, embedder) -> EpisodeRunner:
+def _runner(server, embedder) -> tuple[EpisodeRunner, BeliefPolicy]:
     client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), max_retries=0)
     belief = Networks.build(n_agents=2, obs_dim=embedder.dim, belief_dim=16, entity_dim=32, n_blocks=1).belief
     settings = GameSettings(n_agents=2, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
                             max_tokens_commitment=32, coordinator_temperature=0.2, threshold=0.01, max_rounds=1,
                             executors_see_commitment=True, seed=0)
-    return EpisodeRunner(client, embedder, belief, settings)
+    return EpisodeRunner(client, embedder, settings), BeliefPolicy(belief, 0.1, torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize(("obeys", "correct"), [(True, False), (False, True)])
@@ -91,8 +92,8 @@ async def test_obeying_the_injection_is_scored_wrong_and_ignoring_it_right(
         return f"Working it out: \\boxed{{{answer}}}"
 
     (problem,) = _dataset(tmp_path, [{"question": INJECTED, "answer": 5}])
-    runner = _runner(loopback_factory(responder=responder), embedder)
-    result, _ = await runner.play(problem, "econ", k_rounds=1, generator=torch.Generator().manual_seed(0))
+    runner, policy = _runner(loopback_factory(responder=responder), embedder)
+    result, _ = await runner.play(problem, "econ", 1, policy)
     await runner.client.aclose()
     assert result.gold == GOLD and result.correct is correct
     assert result.final_answer == ("7" if obeys else GOLD)

@@ -14,8 +14,10 @@ from econ.nn import (
     td_loss_local,
     td_loss_tot,
 )
+from econ.nn.observation import FLAGS, TEXT_FIELDS
 
 N_AGENTS, OBS_DIM, BATCH = 3, 12, 6
+N_FIELDS, N_FLAGS = len(TEXT_FIELDS), len(FLAGS)
 ALPHA = torch.tensor([0.4, 0.4, 0.2])
 
 
@@ -27,12 +29,14 @@ def small_networks() -> Networks:
 
 def random_batch(done: float = 0.0) -> TransitionBatch:
     return TransitionBatch(
-        obs=torch.randn(BATCH, N_AGENTS, 4, OBS_DIM),
+        obs=torch.randn(BATCH, N_AGENTS, N_FIELDS, OBS_DIM),
+        flags=(torch.rand(BATCH, N_AGENTS, N_FLAGS) < 0.5).float(),
         action=torch.rand(BATCH, N_AGENTS, 2),
         reward_terms=torch.rand(BATCH, N_AGENTS, 3),
         commitment=torch.randn(BATCH, OBS_DIM),
         team_correct=(torch.rand(BATCH) < 0.5).float(),
-        next_obs=torch.randn(BATCH, N_AGENTS, 4, OBS_DIM),
+        next_obs=torch.randn(BATCH, N_AGENTS, N_FIELDS, OBS_DIM),
+        next_flags=(torch.rand(BATCH, N_AGENTS, N_FLAGS) < 0.5).float(),
         done=torch.full((BATCH,), done),
     )
 
@@ -65,7 +69,7 @@ def test_combined_losses_add_their_weighted_terms():
     one, two, three = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
     assert mixer_loss(one, two, three, lambda_sd=0.1, lambda_m=0.5) == pytest.approx(1 + 0.2 + 1.5)
     assert encoder_loss(one, two, lambda_e=0.1) == pytest.approx(1.2)
-    assert policy_loss(torch.tensor([1.0, 3.0])) == -2.0
+    assert policy_loss(torch.tensor([1.0, 3.0]), two, lambda_sd=0.1) == pytest.approx(-2.0 + 0.2)
 
 
 def test_econ_losses_returns_every_named_finite_loss():
@@ -90,7 +94,7 @@ def test_non_terminal_targets_bootstrap_from_the_target_networks():
     batch = random_batch(done=0.0)
     losses = econ_losses(nets, target, batch, ALPHA, gamma=0.5)
     with torch.no_grad():
-        next_belief = target.belief(batch.next_obs)
+        next_belief = target.belief(batch.next_obs, batch.next_flags)
         next_q = target.belief.q_value(next_belief, target.belief.action_mean(next_belief))
         next_q_tot = target.mixer(next_q, target.encoder(next_belief), next_belief)
     expected = (batch.reward_terms @ ALPHA).mean(dim=1) + 0.5 * next_q_tot
@@ -161,3 +165,26 @@ def test_soft_update_moves_targets_toward_online_weights():
     assert distance() == pytest.approx(0.75 * start, rel=1e-4)
     nets.soft_update(target, tau=1.0)
     assert distance() == 0
+
+
+def test_the_similarity_difference_weight_changes_the_policy_gradient():
+    def policy_gradient(lambda_sd: float) -> torch.Tensor:
+        nets = small_networks()
+        torch.manual_seed(1)
+        batch = random_batch()
+        econ_losses(nets, nets.make_target(), batch, ALPHA, lambdas=Lambdas(sd=lambda_sd))["loss"].backward()
+        return torch.cat([p.grad.flatten() for p in nets.parameter_groups()["policy"]])
+
+    # computed from the live actions μ(b), L_sd reaches the policy head (from stored actions it reached nothing)
+    assert not torch.allclose(policy_gradient(0.0), policy_gradient(0.5))
+
+
+def test_the_critic_reads_the_action_through_its_own_pathway():
+    nets = small_networks()
+    belief = torch.randn(4, N_AGENTS, 16)
+    low, high = torch.zeros(4, N_AGENTS, 2), torch.ones(4, N_AGENTS, 2)
+    with torch.no_grad():
+        spread = (nets.belief.q_value(belief, high) - nets.belief.q_value(belief, low)).abs().mean()
+        across_beliefs = nets.belief.q_value(belief, low).std()
+    # at init, moving the action across its range changes Q_i about as much as another belief does
+    assert spread > 0.2 * across_beliefs

@@ -41,4 +41,50 @@ def test_degenerate_batches_give_zero_correlation_gradient_not_nan():
         loss.backward()
         assert torch.isfinite(loss)
         # at α = α0 the KL regulariser is flat too, so nothing moves
-        torch.testing.assert_close(weights.omega.grad, torch.zeros(3))
+        torch.testing.assert_close(weights.omega.grad, torch.zeros(2))
+
+
+def _fit(weights: RewardWeights, batches) -> torch.Tensor:
+    optimiser = torch.optim.Adam(weights.parameters(), lr=1e-2)
+    for terms, team_correct in batches:
+        optimiser.zero_grad()
+        weights.dynamic_reward_loss(terms, team_correct).backward()
+        optimiser.step()
+    return weights.alpha.detach()
+
+
+def _game_batches(steps: int, tracking: str | None, seed: int = 0):
+    """Rewards as the game builds them: CC_i = ±1 by team correctness when i backed the commitment.
+
+    `tracking` names the term ("al" or "ts") equal to team correctness; the other is noise (both, if None).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        team_correct = (torch.rand(16, generator=generator) < 0.5).float()  # (B,)
+        backed = (torch.rand(16, 3, generator=generator) < 0.7).float()  # (B, N)
+        terms = (torch.rand(16, 3, 3, generator=generator) < 0.5).float()  # noise
+        for k, name in enumerate(("al", "ts")):
+            if tracking == name:
+                terms[..., k] = team_correct[:, None]
+        terms[..., 2] = backed * (2 * team_correct[:, None] - 1)
+        yield terms, team_correct
+
+
+def test_alpha_does_not_drift_to_the_term_built_from_team_correctness():
+    start = RewardWeights().alpha.detach()
+    # AL and TS carry no signal; CC correlates with team correctness by construction (the old objective
+    # moved α toward it)
+    alpha = _fit(RewardWeights(), _game_batches(300, tracking=None))
+    assert torch.isclose(alpha[2], start[2])
+
+
+def test_alpha_moves_toward_the_correctness_term_when_it_predicts_team_success():
+    start = RewardWeights().alpha.detach()
+    alpha = _fit(RewardWeights(), _game_batches(300, tracking="ts"))
+    assert alpha[1] > start[1] + 0.1 and alpha[0] < start[0] and torch.isclose(alpha[2], start[2])
+
+
+def test_alpha_moves_toward_alignment_when_alignment_predicts_team_success():
+    start = RewardWeights().alpha.detach()
+    alpha = _fit(RewardWeights(), _game_batches(300, tracking="al"))
+    assert alpha[0] > start[0] + 0.1 and alpha[1] < start[1]

@@ -8,12 +8,14 @@ from econ.nn import Transition, TransitionBatch, collate
 
 def make_transition(n_agents: int = 3, embed_dim: int = 8) -> Transition:
     return Transition(
-        obs=torch.randn(n_agents, 4, embed_dim),
+        obs=torch.randn(n_agents, 5, embed_dim),
+        flags=torch.ones(n_agents, 3),
         action=torch.rand(n_agents, 2),
         reward_terms=torch.rand(n_agents, 3),
         commitment=torch.randn(embed_dim),
         team_correct=torch.tensor(1.0),
-        next_obs=torch.randn(n_agents, 4, embed_dim),
+        next_obs=torch.randn(n_agents, 5, embed_dim),
+        next_flags=torch.ones(n_agents, 3),
         done=torch.tensor(1.0),
     )
 
@@ -21,7 +23,8 @@ def make_transition(n_agents: int = 3, embed_dim: int = 8) -> Transition:
 def test_collate_stacks_transitions_along_a_batch_dimension():
     batch = collate([make_transition() for _ in range(5)])
     assert len(batch) == 5
-    assert batch.obs.shape == (5, 3, 4, 8)
+    assert batch.obs.shape == (5, 3, 5, 8)
+    assert batch.flags.shape == (5, 3, 3)
     assert batch.action.shape == (5, 3, 2)
     assert batch.reward_terms.shape == (5, 3, 3)
     assert batch.commitment.shape == (5, 8)

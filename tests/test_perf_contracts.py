@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
+from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
 from econ.runlog import JsonlLog, read_jsonl
 
@@ -56,8 +58,23 @@ def sampled_responder(request: dict) -> str:
     return f"Working it out ({digest.hex()[:12]}) gives \\boxed{{{digest[0] % 4}}}"
 
 
+@dataclass
+class PolicyRunner:
+    """The game and the untrained policy the contracts play it with."""
+
+    runner: EpisodeRunner
+    policy: BeliefPolicy
+
+    @property
+    def client(self) -> LLMClient:
+        return self.runner.client
+
+    async def play(self, problem, method: str, k_rounds: int):
+        return await self.runner.play(problem, method, k_rounds, self.policy)
+
+
 def make_runner(server, embedder, n_agents: int = 3, max_concurrency: int | None = None,
-                cache: ResponseCache | None = None, threshold: float | None = None) -> EpisodeRunner:
+                cache: ResponseCache | None = None, threshold: float | None = None) -> PolicyRunner:
     overrides = [f"agents.n_agents={n_agents}"] + ([f"bne.threshold={threshold}"] if threshold is not None else [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("evaluate", overrides=overrides)
@@ -66,10 +83,10 @@ def make_runner(server, embedder, n_agents: int = 3, max_concurrency: int | None
                            dropout=0.0).eval()
     client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=cache,
                        max_concurrency=max_concurrency or n_agents)
-    return EpisodeRunner(client, embedder, belief, GameSettings.from_config(cfg))
+    return PolicyRunner(EpisodeRunner(client, embedder, GameSettings.from_config(cfg)), BeliefPolicy(belief))
 
 
-async def evaluate_with(runner: EpisodeRunner, run_dir, concurrency: int = 1, k_rounds: int = 2):
+async def evaluate_with(runner: PolicyRunner, run_dir, concurrency: int = 1, k_rounds: int = 2):
     async def play(problem):
         result, _ = await runner.play(problem, "econ", k_rounds)
         return result
@@ -107,8 +124,8 @@ async def test_episode_embeds_each_text_once_off_the_event_loop(loopback_factory
     result, _ = await runner.play(PROBLEMS[0], "econ", 3)
     await runner.client.aclose()
     assert result.rounds_used == 3
-    # question, strategy, then per round the three answers and the commitment
-    assert len(embedder.texts) == 2 + 3 * (3 + 1)
+    # question, strategy, then per round the three answers, their three answer sentences and the commitment's
+    assert len(embedder.texts) == 2 + 3 * (3 + 3 + 1)
     assert all(name.startswith("econ-embed") for name in embedder.threads)
 
 

@@ -19,7 +19,7 @@ TINY = [
     "learner.update_interval=1", "learner.batch_size=2",
 ]
 RESULT_FIELDS = ("accuracy", "n", "parse_rate", "commitment_json_rate", "mean_rounds", "converged_rate",
-                 "prompt_tokens", "completion_tokens", "llm_calls", "wall_s")
+                 "stop_reasons", "best_response_gap", "prompt_tokens", "completion_tokens", "llm_calls", "wall_s")
 
 
 def _run(module: str, args: list[str], cache: Path) -> subprocess.CompletedProcess:
@@ -65,6 +65,13 @@ def test_traces_show_executors_acting_within_bounds(trained_run):
     for record in rounds:
         for temperature, penalty in record["actions"]:
             assert 0.1 <= temperature <= 2.0 and 0.1 <= penalty <= 0.9
+
+
+def test_round0_actions_depend_on_the_problem(trained_run):
+    run_dir, _ = trained_run
+    evals = [r for r in read_jsonl(run_dir / "traces.jsonl") if r["kind"] == "eval" and r["method"] == "econ"]
+    first_actions = {r["problem_id"]: r["rounds"][0]["actions"][0][0] for r in evals}
+    assert len(first_actions) == 2 and len(set(first_actions.values())) == 2
 
 
 def test_evaluate_loads_checkpoint_and_rerun_costs_no_calls(trained_run, tmp_path):

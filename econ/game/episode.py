@@ -1,11 +1,19 @@
-"""One ECON episode: a strategy, then K BNE rounds of beliefs → actions → answers → commitment.
+"""One ECON episode: a strategy, then up to K BNE rounds of beliefs → actions → answers → commitment.
 
 Executors answer concurrently, each under its own sampling action, and never see each
 other's text: only the question, the strategy, their own last answer and the last
-commitment. Rounds stop early at a fixed point of the action profile.
-With agents.group_size = g < N the coordination is hierarchical (econ/game/hierarchy.py):
-one strategy per group of g executors, and the commitment comes from a tree of coordinators;
-executors see their group's strategy and the global commitment, so no prompt grows with N.
+commitment. With agents.group_size = g < N the coordination is hierarchical
+(econ/game/hierarchy.py): one strategy per group of g executors, and the commitment comes from a
+tree of coordinators; executors see their group's strategy and the global commitment, so no
+prompt grows with N.
+
+What "BNE" means here, exactly: the rounds iterate the map (observation → belief → action →
+answers → commitment → next observation) and stop at a fixed point of the team's play, when
+round k's committed answer equals round k−1's AND max_i |μ_i^k − μ_i^{k−1}| < bne.threshold
+(policy means in normalised units, never exploration noise). Both are needed: actions that stop
+moving while the answers flip are no equilibrium, and a commitment that holds while the policy
+still moves is not a fixed point of the policy. How far each agent is from a best response is
+measured, not assumed: ε_i = max_u Q_i(b_i, u) − Q_i(b_i, μ_i(b_i)) from its own critic, every round.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from econ.data.answers import answers_match, extract_answer, majority_answer
 from econ.data.datasets import Problem
@@ -24,18 +33,19 @@ from econ.embed.base import Embedder
 from econ.embed.offload import encode_async
 from econ.game import prompts
 from econ.game.hierarchy import commit_tree
+from econ.game.policy import ActionPolicy, PolicyStep
 from econ.game.prompts import Commitment
 from econ.game.records import Call, EpisodeResult, RoundRecord
 from econ.game.rewards import reward_terms
 from econ.hierarchy import partition
 from econ.llm.base import Completion, Sampling
 from econ.llm.client import LLMClient
-from econ.nn.belief import BeliefNetwork, explore
+from econ.nn.observation import Observation, answer_sentence
 from econ.nn.transition import Transition
 
 log = logging.getLogger(__name__)
 
-N_FIELDS = 4  # question, strategy, own last answer, last commitment
+FIXED_POINT, MAX_ROUNDS = "fixed_point", "max_rounds"  # why a decision step's rounds stopped
 
 
 @dataclass(frozen=True)
@@ -78,13 +88,43 @@ def call_seed(seed: int, *parts: object) -> int:
     return int(digest[:8], 16)
 
 
-class EpisodeRunner:
-    """Plays problems with the current belief network; holds no learning state itself."""
+@dataclass
+class RoundOutcome:
+    """What one BNE round produced, and what the next round observes."""
 
-    def __init__(self, client: LLMClient, embedder: Embedder, belief: BeliefNetwork, settings: GameSettings):
+    obs: Observation  # what the round's actions were chosen from
+    policy: PolicyStep
+    texts: list[str]
+    extracted: list[str | None]
+    commitment: Commitment
+    commitment_emb: Tensor  # (E,) embedding of the commitment's answer sentence; zeros when it has none
+    next_obs: Observation
+    levels: list[list[str | None]] | None  # hierarchical: answers committed per tree level
+
+
+def commitment_changed(previous: str | None, current: str | None, dataset: str) -> bool:
+    """Did the committed answer change between two rounds? Two missing answers are no change."""
+    if previous is None and current is None:
+        return False
+    return not answers_match(current, previous, dataset)
+
+
+def action_residual(previous: PolicyStep, current: PolicyStep) -> float:
+    """max_i |μ_i^k − μ_i^{k−1}| over executors and both action dimensions, in normalised units."""
+    return float((current.mean - previous.mean).abs().max())
+
+
+def at_fixed_point(changed: bool, residual: float, threshold: float) -> bool:
+    """The team's play repeated itself: the same committed answer, and no executor's policy moved."""
+    return not changed and residual < threshold
+
+
+class EpisodeRunner:
+    """Plays problems under an action policy; holds no learning state itself."""
+
+    def __init__(self, client: LLMClient, embedder: Embedder, settings: GameSettings):
         self.client = client
         self.embedder = embedder
-        self.belief = belief
         self.settings = settings
         self.groups = partition(settings.n_agents, settings.group_size)  # one group: the flat game
         self.group_of = [k for k, members in enumerate(self.groups) for _ in members]
@@ -98,9 +138,9 @@ class EpisodeRunner:
             )
 
     async def play(
-        self, problem: Problem, method: str, k_rounds: int, sigma: float = 0.0, generator: torch.Generator | None = None
+        self, problem: Problem, method: str, k_rounds: int, policy: ActionPolicy
     ) -> tuple[EpisodeResult, list[Transition]]:
-        """Play one problem with up to k_rounds BNE rounds per decision step; sigma > 0 explores."""
+        """Play one problem: per decision step, up to k_rounds BNE rounds; one transition per round played."""
         start = time.perf_counter()
         s = self.settings
         accounting_id = f"{method}:{problem.id}"
@@ -112,86 +152,45 @@ class EpisodeRunner:
             self._strategies(problem, accounting_id, calls),  # one per group
         )
         s_emb = (await encode_async(self.embedder, strategies))[self.group_of]  # (N, E): each executor's group's
+        obs = Observation.first_round(q_emb, s_emb)
 
-        rounds: list[RoundRecord] = []
+        records: list[RoundRecord] = []
         transitions: list[Transition] = []
-        texts: list[str | None] = [None] * s.n_agents
-        answer_embs = torch.zeros(s.n_agents, q_emb.shape[-1])  # (N, E) of texts
-        commitment_text: str | None = None
-        commitment_emb: torch.Tensor | None = None  # (E,) of commitment_text
-        commitment_answer: str | None = None
-        converged = False
-        terms = torch.zeros(s.n_agents, 3)
-        round_index = 0
+        last: RoundOutcome | None = None
+        stop_reason = MAX_ROUNDS
         for step in range(s.max_rounds):
-            previous_u: torch.Tensor | None = None
-            step_obs = step_u = None
+            previous: RoundOutcome | None = None  # the fixed-point test never looks across decision steps
+            stop_reason = MAX_ROUNDS
             for k in range(k_rounds):
-                obs = self._observe(q_emb, s_emb, texts, answer_embs, commitment_emb)  # (N, F, E)
-                with torch.no_grad():
-                    beliefs = self.belief(obs[None])  # (1, N, belief_dim)
-                    u = self.belief.action_mean(beliefs)[0]  # (N, 2) in [0, 1]
-                    if sigma > 0:
-                        u = explore(u, sigma, generator)
-                    actions = self.belief.scale_action(u[None])[0]  # (N, 2) [T, p]
-                residual = None if previous_u is None else float((u - previous_u).abs().max())
-                if residual is not None and residual < s.threshold:
-                    converged = True  # no executor changes its best response: a fixed point
+                outcome = await self._round(problem, strategies, obs, last, policy, (step, k), len(records),
+                                            accounting_id, calls)
+                changed = residual = None
+                if previous is not None:
+                    changed = commitment_changed(previous.commitment.answer, outcome.commitment.answer, problem.dataset)
+                    residual = action_residual(previous.policy, outcome.policy)
+                    if at_fixed_point(changed, residual, s.threshold):
+                        stop_reason = FIXED_POINT
+                terms = reward_terms(outcome.extracted, outcome.next_obs.fields[:, 2], outcome.commitment.answer,
+                                     outcome.commitment_emb, problem.answer, problem.dataset)
+                last_of_step = stop_reason == FIXED_POINT or k == k_rounds - 1
+                records.append(self._record(outcome, len(records), step, changed, residual, terms,
+                                            stop_reason if last_of_step else None))
+                transitions.append(Transition(
+                    obs=outcome.obs.fields, flags=outcome.obs.flags, action=outcome.policy.played, reward_terms=terms,
+                    commitment=outcome.commitment_emb,
+                    team_correct=torch.tensor(float(answers_match(outcome.commitment.answer, problem.answer,
+                                                                  problem.dataset))),
+                    next_obs=outcome.next_obs.fields, next_flags=outcome.next_obs.flags,
+                    # each round is scored by its own outcome; only a decision step's last round bootstraps
+                    done=torch.tensor(float(not last_of_step or step == s.max_rounds - 1)),
+                ))
+                previous = last = outcome
+                obs = outcome.next_obs
+                if last_of_step:
                     break
-                previous_u, step_obs, step_u = u, obs, u
-                replies = await asyncio.gather(*(
-                    self._call(
-                        self._executor_prompt(problem.question, strategies[self.group_of[i]], texts[i], commitment_text),
-                        "executor", accounting_id,
-                        Sampling(float(actions[i, 0]), s.top_p, float(actions[i, 1]), s.max_tokens_executor,
-                                 call_seed(s.seed, problem.id, "executor", i, step, k)),
-                        calls, role="executor", round_index=round_index, agent=i, group=self._group(i),
-                    )
-                    for i in range(s.n_agents)
-                ))
-                texts = [reply.text for reply in replies]
-                extracted = [extract_answer(text) for text in texts]
-                answer_embs, (commitment, levels) = await asyncio.gather(
-                    encode_async(self.embedder, texts),
-                    self._commit(problem, strategies, texts, extracted, (step, k), round_index, accounting_id, calls),
-                )
-                commitment_answer = commitment.answer
-                commitment_text = _commitment_text(commitment_answer, commitment.justification)
-                commitment_emb = (await encode_async(self.embedder, [commitment_text]))[0] if commitment_text else None
-                rounds.append(RoundRecord(
-                    round=round_index,
-                    actions=actions.tolist(),
-                    belief_norms=beliefs[0].norm(dim=-1).tolist(),
-                    answers=extracted,
-                    commitment=commitment_answer,
-                    commitment_json_ok=commitment.json_ok,
-                    commitment_fallback=commitment.fallback,
-                    residual=residual,
-                    groups=self.group_of if self.hierarchical else None,
-                    commitment_levels=levels,
-                ))
-                round_index += 1
-
-            if commitment_emb is None:
-                final_commitment_emb = (await encode_async(self.embedder, [""]))[0]
-            else:
-                final_commitment_emb = commitment_emb
-            terms = reward_terms(
-                rounds[-1].answers, answer_embs, commitment_answer, final_commitment_emb, problem.answer,
-                problem.dataset,
-            )
-            done = step == s.max_rounds - 1
-            transitions.append(Transition(
-                obs=step_obs,
-                action=step_u,
-                reward_terms=terms,
-                commitment=final_commitment_emb,
-                team_correct=torch.tensor(float(answers_match(commitment_answer, problem.answer, problem.dataset))),
-                next_obs=self._observe(q_emb, s_emb, texts, answer_embs, commitment_emb),
-                done=torch.tensor(float(done)),
-            ))
 
         usage = self.client.usage.problem(accounting_id)
+        final = last.commitment.answer
         result = EpisodeResult(
             method=method,
             problem_id=problem.id,
@@ -200,11 +199,12 @@ class EpisodeRunner:
                 f"Group {k + 1}: {strategy}" for k, strategy in enumerate(strategies)),
             strategy_leak=any(prompts.strategy_leaks_answer(strategy, problem.question, problem.answer, problem.dataset)
                               for strategy in strategies),
-            rounds=rounds,
-            final_answer=commitment_answer,
-            correct=answers_match(commitment_answer, problem.answer, problem.dataset),
-            converged=converged,
-            reward_terms=terms.tolist(),
+            rounds=records,
+            final_answer=final,
+            correct=answers_match(final, problem.answer, problem.dataset),
+            converged=stop_reason == FIXED_POINT,
+            stop_reason=stop_reason,
+            reward_terms=records[-1].reward_terms,
             prompt_tokens=usage["prompt_tokens"] + usage["cached_prompt_tokens"],
             completion_tokens=usage["completion_tokens"] + usage["cached_completion_tokens"],
             llm_calls=usage["calls"] + usage["cache_hits"],
@@ -213,6 +213,64 @@ class EpisodeRunner:
             calls=calls,
         )
         return result, transitions
+
+    async def _round(
+        self, problem: Problem, strategies: list[str], obs: Observation, last: RoundOutcome | None,
+        policy: ActionPolicy, step_k: tuple[int, int], round_index: int, accounting_id: str, calls: list[Call],
+    ) -> RoundOutcome:
+        """One BNE round: actions from the policy, N executor answers, the commitment, the next observation."""
+        s = self.settings
+        acted = policy.act(obs)
+        previous_texts = last.texts if last is not None else [None] * s.n_agents
+        previous_commitment = _commitment_text(last.commitment) if last is not None else None
+        replies = await asyncio.gather(*(
+            self._call(
+                self._executor_prompt(problem.question, strategies[self.group_of[i]], previous_texts[i],
+                                      previous_commitment),
+                "executor", accounting_id,
+                Sampling(float(acted.actions[i, 0]), s.top_p, float(acted.actions[i, 1]), s.max_tokens_executor,
+                         call_seed(s.seed, problem.id, "executor", i, *step_k)),
+                calls, role="executor", round_index=round_index, agent=i, group=self._group(i),
+            )
+            for i in range(s.n_agents)
+        ))
+        texts = [reply.text for reply in replies]
+        extracted = [extract_answer(text) for text in texts]
+        finals = [answer_sentence(answer) or "" for answer in extracted]
+        embeddings, (commitment, levels) = await asyncio.gather(
+            encode_async(self.embedder, texts + finals),  # overlaps the commitment call
+            self._commit(problem, strategies, texts, extracted, step_k, round_index, accounting_id, calls),
+        )
+        sentence = answer_sentence(commitment.answer)
+        commitment_emb = (await encode_async(self.embedder, [sentence]))[0] if sentence else torch.zeros(
+            embeddings.shape[-1])
+        agrees = [commitment.answer is not None and answers_match(a, commitment.answer, problem.dataset)
+                  for a in extracted]
+        next_obs = obs.after_round(embeddings[:s.n_agents], embeddings[s.n_agents:],
+                                   [a is not None for a in extracted], commitment_emb if sentence else None, agrees)
+        return RoundOutcome(obs, acted, texts, extracted, commitment, commitment_emb, next_obs, levels)
+
+    def _record(
+        self, outcome: RoundOutcome, round_index: int, step: int, changed: bool | None, residual: float | None,
+        terms: Tensor, stop_reason: str | None,
+    ) -> RoundRecord:
+        return RoundRecord(
+            round=round_index,
+            actions=outcome.policy.actions.tolist(),
+            belief_norms=outcome.policy.belief_norms,
+            answers=outcome.extracted,
+            commitment=outcome.commitment.answer,
+            commitment_json_ok=outcome.commitment.json_ok,
+            commitment_fallback=outcome.commitment.fallback,
+            residual=residual,
+            groups=self.group_of if self.hierarchical else None,
+            commitment_levels=outcome.levels,
+            step=step,
+            commitment_changed=changed,
+            best_response_gap=outcome.policy.best_response_gap,
+            reward_terms=terms.tolist(),
+            stop_reason=stop_reason,
+        )
 
     def _group(self, agent: int) -> int | None:
         return self.group_of[agent] if self.hierarchical else None
@@ -266,22 +324,6 @@ class EpisodeRunner:
             return prompts.executor_messages(question, strategy)
         return prompts.executor_messages(question, strategy, own_text, commitment)
 
-    def _observe(
-        self, q_emb: torch.Tensor, s_emb: torch.Tensor, texts: list[str | None], answer_embs: torch.Tensor,
-        commitment_emb: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """(N, F, E) observation: [question, strategy, own last answer, last commitment]; zeros when absent."""
-        n, dim = self.settings.n_agents, q_emb.shape[-1]
-        obs = torch.zeros(n, N_FIELDS, dim)
-        obs[:, 0] = q_emb
-        obs[:, 1] = s_emb
-        present = [i for i, text in enumerate(texts) if text]
-        if present:
-            obs[present, 2] = answer_embs[present]
-        if commitment_emb is not None:
-            obs[:, 3] = commitment_emb
-        return obs
-
     async def _call(
         self, messages, usage_role: str, accounting_id: str, sampling: Sampling, calls: list[Call],
         role: str, round_index: int, agent: int | None, group: int | None = None, level: int | None = None,
@@ -294,7 +336,9 @@ class EpisodeRunner:
         return reply
 
 
-def _commitment_text(answer: str | None, justification: str) -> str | None:
-    if answer is None:
+def _commitment_text(commitment: Commitment) -> str | None:
+    """The commitment as executors read it in the next round: its answer and justification."""
+    if commitment.answer is None:
         return None
-    return f"The answer is {answer}." + (f" {justification.strip()}" if justification.strip() else "")
+    justification = commitment.justification.strip()
+    return f"The answer is {commitment.answer}." + (f" {justification}" if justification else "")

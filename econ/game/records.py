@@ -24,18 +24,23 @@ class Call:
 
 @dataclass
 class RoundRecord:
-    """One BNE round: actions chosen, answers given, commitment made."""
+    """One BNE round: actions chosen, answers given, commitment made, and how far from a fixed point."""
 
     round: int
-    actions: list[list[float]]  # (N, 2) scaled [T_i, p_i]
+    actions: list[list[float]]  # (N, 2) scaled [T_i, p_i] as played (training adds exploration noise)
     belief_norms: list[float]
     answers: list[str | None]  # extracted answers
     commitment: str | None
     commitment_json_ok: bool
     commitment_fallback: bool
-    residual: float | None  # max_i |e_i^k - e_i^{k-1}| in normalised units; None in round 0
+    residual: float | None  # max_i |μ_i^k − μ_i^{k−1}|, policy means in normalised units; None in a step's round 0
     groups: list[int] | None = None  # hierarchical: the group of each executor; None in the flat game
     commitment_levels: list[list[str | None]] | None = None  # hierarchical: answers per tree level, local first
+    step: int = 0  # the decision step this round belongs to
+    commitment_changed: bool | None = None  # committed answer ≠ the previous round's; None in a step's round 0
+    best_response_gap: list[float] | None = None  # ε_i per executor from its critic; None without one
+    reward_terms: list[list[float]] | None = None  # (N, 3) [AL, TS, CC] of this round
+    stop_reason: str | None = None  # on a decision step's last round: "fixed_point" | "max_rounds"
 
 
 @dataclass
@@ -50,14 +55,15 @@ class EpisodeResult:
     rounds: list[RoundRecord]
     final_answer: str | None
     correct: bool
-    converged: bool
-    reward_terms: list[list[float]]  # (N, 3) [AL, TS, CC] at the final step
+    converged: bool  # the last decision step stopped at a fixed point
+    reward_terms: list[list[float]]  # (N, 3) [AL, TS, CC] of the final round
     prompt_tokens: int
     completion_tokens: int
     llm_calls: int
     cache_hits: int
     wall_s: float
     calls: list[Call] = field(default_factory=list)
+    stop_reason: str | None = None  # the last decision step's: "fixed_point" | "max_rounds"; None for baselines
 
     @property
     def rounds_used(self) -> int:

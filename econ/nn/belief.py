@@ -3,6 +3,11 @@
 One set of parameters serves every executor; an agent-id embedding tells them apart.
 Actions live in normalised units u ∈ [0, 1]² everywhere in training; `scale_action` maps
 them to sampling parameters only when an LLM call needs them.
+
+Scale matters here: MiniLM embeddings projected to entity_dim have norm ≈ 0.6, so the
+learned field, flag and agent embeddings start at std 0.02 (norm ≈ 0.3 at entity_dim 256).
+With torch's N(0, 1) default they had norm ≈ 16, drowned the text, and the round-0 action
+varied by std ≈ 0.001 across problems: a per-agent constant.
 """
 
 from __future__ import annotations
@@ -13,15 +18,26 @@ import torch
 from torch import Tensor, nn
 
 from econ.errors import ConfigError
+from econ.nn.observation import FLAGS, TEXT_FIELDS
+
+EMBEDDING_STD = 0.02  # learned token embeddings start on the scale of the projected text
+BEST_RESPONSE_GRID = 21  # points per action axis when searching the critic for a best response
 
 
 class CriticHead(nn.Module):
-    """Q_i(b_i, e_i): an MLP on the belief and the normalised action."""
+    """Q_i(b_i, e_i) = MLP(W_b·LN(b_i) + W_a·(2u_i − 1)): the action has a pathway of its own.
+
+    Concatenated raw, u was 2 inputs of belief_dim + 2 on [0, 1] next to an unnormalised belief,
+    and ∂Q/∂u stayed near zero while the buffer's reward fell steeply with u_T. Here the belief
+    is layer-normalised, the action centred on [−1, 1], and each has its own input layer, so
+    both reach the hidden units on the same scale.
+    """
 
     def __init__(self, belief_dim: int, hidden_dim: int):
         super().__init__()
+        self.belief_in = nn.Sequential(nn.LayerNorm(belief_dim), nn.Linear(belief_dim, hidden_dim))
+        self.action_in = nn.Linear(2, hidden_dim)
         self.net = nn.Sequential(
-            nn.Linear(belief_dim + 2, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, hidden_dim),
             nn.ReLU(),
@@ -29,18 +45,23 @@ class CriticHead(nn.Module):
         )
 
     def forward(self, belief: Tensor, action: Tensor) -> Tensor:
-        # belief (B, N, belief_dim), action (B, N, 2) -> (B, N)
-        return self.net(torch.cat([belief, action], dim=-1)).squeeze(-1)
+        # belief (..., belief_dim), action (..., 2) in [0, 1] -> (...)
+        return self.net(self.belief_in(belief) + self.action_in(2.0 * action - 1.0)).squeeze(-1)
 
 
 class BeliefNetwork(nn.Module):
-    """Per-agent belief b_i from F text-embedding fields, shared across agents."""
+    """Per-agent belief b_i from F text-embedding fields and the game flags, shared across agents.
+
+    Tokens: the agent token (pooled), one per text field, one for the flags; each is a projection
+    plus a learned embedding saying which token it is. Absent fields (all zero) are masked, and so
+    is the agent token as a key: it queries the fields, its own output is the belief.
+    """
 
     def __init__(
         self,
         n_agents: int,
         obs_dim: int,
-        n_fields: int = 4,
+        n_fields: int = len(TEXT_FIELDS),
         belief_dim: int = 128,
         entity_dim: int = 256,
         n_heads: int = 4,
@@ -49,6 +70,7 @@ class BeliefNetwork(nn.Module):
         t_bounds: tuple[float, float] = (0.1, 2.0),
         p_bounds: tuple[float, float] = (0.1, 0.9),
         critic_hidden_dim: int | None = None,
+        n_flags: int = len(FLAGS),
     ):
         super().__init__()
         if entity_dim % n_heads:
@@ -56,11 +78,14 @@ class BeliefNetwork(nn.Module):
         for name, (low, high) in {"t_bounds": t_bounds, "p_bounds": p_bounds}.items():
             if not low < high:
                 raise ConfigError(f"{name}=({low}, {high}): the lower bound must be below the upper")
-        self.n_agents, self.obs_dim, self.n_fields = n_agents, obs_dim, n_fields
+        self.n_agents, self.obs_dim, self.n_fields, self.n_flags = n_agents, obs_dim, n_fields, n_flags
 
         self.field_proj = nn.Linear(obs_dim, entity_dim)
-        self.field_embedding = nn.Embedding(n_fields, entity_dim)  # which field a token is
+        self.flag_proj = nn.Linear(n_flags, entity_dim)
+        self.field_embedding = nn.Embedding(n_fields + 1, entity_dim)  # which token: each field, then the flags
         self.agent_embedding = nn.Embedding(n_agents, entity_dim)  # the agent token, pooled below
+        for embedding in (self.field_embedding, self.agent_embedding):
+            nn.init.normal_(embedding.weight, std=EMBEDDING_STD)
         block = nn.TransformerEncoderLayer(
             entity_dim, n_heads, dim_feedforward=2 * entity_dim, dropout=dropout,
             batch_first=True, norm_first=True,
@@ -86,14 +111,16 @@ class BeliefNetwork(nn.Module):
             p_bounds=tuple(agents.penalty_bounds),
         ).eval()
 
-    def forward(self, obs: Tensor, agent_ids: Tensor | None = None) -> Tensor:
-        """obs (B, N, F, E) -> belief b (B, N, belief_dim); an all-zero field is treated as empty."""
+    def forward(self, obs: Tensor, flags: Tensor, agent_ids: Tensor | None = None) -> Tensor:
+        """obs (B, N, F, E), flags (B, N, n_flags) -> belief b (B, N, belief_dim); all-zero tokens are empty."""
         batch, n, n_fields, obs_dim = obs.shape
         if obs_dim != self.obs_dim or n_fields != self.n_fields:
             raise ValueError(
                 f"BeliefNetwork expects obs (..., {self.n_fields}, {self.obs_dim}), "
                 f"got {tuple(obs.shape)}; does the embedder's dimension match obs_dim?"
             )
+        if flags.shape != (batch, n, self.n_flags):
+            raise ValueError(f"BeliefNetwork expects flags {(batch, n, self.n_flags)}, got {tuple(flags.shape)}")
         if agent_ids is None:
             if n != self.n_agents:
                 raise ValueError(f"obs has {n} agents but BeliefNetwork was built for n_agents={self.n_agents}")
@@ -101,14 +128,19 @@ class BeliefNetwork(nn.Module):
         agent_ids = agent_ids.expand(batch, n).reshape(batch * n)
 
         fields = obs.reshape(batch * n, n_fields, obs_dim)
-        field_ids = torch.arange(n_fields, device=obs.device)
-        field_tokens = self.field_proj(fields) + self.field_embedding(field_ids)  # (B*N, F, entity_dim)
+        flag_values = flags.reshape(batch * n, 1, self.n_flags)
+        kinds = self.field_embedding(torch.arange(n_fields + 1, device=obs.device))  # (F+1, entity_dim)
+        field_tokens = self.field_proj(fields) + kinds[:n_fields]  # (B*N, F, entity_dim)
+        flag_token = self.flag_proj(flag_values) + kinds[n_fields:]  # (B*N, 1, entity_dim)
         agent_token = self.agent_embedding(agent_ids).unsqueeze(1)  # (B*N, 1, entity_dim)
-        tokens = torch.cat([agent_token, field_tokens], dim=1)  # (B*N, 1+F, entity_dim)
+        tokens = torch.cat([agent_token, field_tokens, flag_token], dim=1)  # (B*N, 1+F+1, entity_dim)
 
-        empty = fields.abs().sum(-1) == 0  # (B*N, F); the agent token is never masked
-        mask = torch.cat([torch.zeros_like(empty[:, :1]), empty], dim=1)
-        hidden = self.transformer(tokens, src_key_padding_mask=mask)  # (B*N, 1+F, entity_dim)
+        empty = torch.cat([fields.abs().sum(-1) == 0, flag_values.abs().sum(-1) == 0], dim=1)  # (B*N, F+1)
+        # The agent token reads the fields but is no key itself: each token attends to the fields only, so
+        # the pooled belief is not half made of a constant agent vector (at init that halved its reading of
+        # the problem: std of round-0 actions across SVAMP questions 0.02 -> 0.035).
+        mask = torch.cat([torch.ones_like(empty[:, :1]), empty], dim=1)
+        hidden = self.transformer(tokens, src_key_padding_mask=mask)  # (B*N, 1+F+1, entity_dim)
         belief = self.to_belief(hidden[:, 0])  # pool = the agent token's output
         return belief.reshape(batch, n, -1)
 
@@ -123,6 +155,20 @@ class BeliefNetwork(nn.Module):
     def q_value(self, belief: Tensor, u: Tensor) -> Tensor:
         """Q_i(b_i, e_i) with e_i in normalised units: (B, N, belief_dim), (B, N, 2) -> (B, N)."""
         return self.critic(belief, u)
+
+    def best_response_gap(self, belief: Tensor, u: Tensor, points: int = BEST_RESPONSE_GRID) -> Tensor:
+        """ε_i = max_{u'} Q_i(b_i, u') − Q_i(b_i, u_i) ≥ 0, the max over a points × points grid of [0, 1]² and u_i.
+
+        How much agent i's own critic says it would gain by deviating from u_i: 0 at a best
+        response. Q_i reads only (b_i, u_i), so each agent's best response does not depend on
+        the others' actions within a round. (B, N, belief_dim), (B, N, 2) -> (B, N).
+        """
+        axis = torch.linspace(0.0, 1.0, points, device=u.device)
+        grid = torch.cartesian_prod(axis, axis)  # (G, 2)
+        batch, n, dim = belief.shape
+        q_grid = self.critic(belief.unsqueeze(2).expand(batch, n, len(grid), dim),
+                             grid.expand(batch, n, len(grid), 2))  # (B, N, G)
+        return (q_grid.max(dim=-1).values - self.critic(belief, u)).clamp(min=0.0)
 
     def policy_parameters(self) -> list[nn.Parameter]:
         """The action head μ: moved only by the policy loss."""

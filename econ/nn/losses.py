@@ -7,12 +7,15 @@ Which loss moves which parameter group (gradients are routed so that ONE backwar
     belief    BeliefNetwork body + critic head Q_i     encoder_loss  L_e   = L_TD^tot + λ_e Σ_i L_TD^i
     encoder   BeliefEncoder                            encoder_loss  L_e
     mixer     Mixer (hypernetworks, V, F, c-proj)      mixer_loss    L_mix = L_TD^tot + λ_sd L_sd + λ_m L_m
-    policy    BeliefNetwork action head μ              policy_loss   L_π   = −Q_tot(b, μ(b))
+    policy    BeliefNetwork action head μ              policy_loss   L_π   = −Q_tot(b, μ(b)) + λ_sd L_sd
 
 Routing: the mixer's copy of Q_tot takes detached Q_i, E and b (so L_mix reaches only the
 mixer); the belief/encoder copy runs the mixer with detached parameters (so L_e reaches the
 belief network and encoder, through the mixer, without touching the mixer); the policy copy
 runs on detached beliefs and detached critic/encoder/mixer parameters (so L_π reaches only μ).
+L_sd is computed from the live actions μ(b): the mixer's copy with μ detached trains the action
+features F and the commitment projection c, the policy's copy with F and c frozen moves μ
+toward actions whose features align with the commitment (so λ_sd shapes the policy).
 α enters only the rewards, detached: it is learned by RewardWeights.dynamic_reward_loss.
 
 Give the policy group a smaller learning rate than the critic-side groups (as DDPG does):
@@ -33,6 +36,7 @@ from econ.nn.belief import BeliefNetwork, explore
 from econ.nn.encoder import BeliefEncoder
 from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer
 from econ.nn.mixer import Mixer
+from econ.nn.observation import TEXT_FIELDS
 from econ.nn.transition import TransitionBatch
 
 
@@ -49,7 +53,7 @@ class Networks(nn.Module):
         cls,
         n_agents: int,
         obs_dim: int,
-        n_fields: int = 4,
+        n_fields: int = len(TEXT_FIELDS),
         belief_dim: int = 128,
         entity_dim: int = 256,
         n_heads: int = 4,
@@ -104,12 +108,14 @@ class Networks(nn.Module):
                 frozen.copy_(online)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, sigma: float = 0.0, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Beliefs and normalised actions for play: obs (B, N, F, E) -> u (B, N, 2), b (B, N, belief_dim).
+    def act(
+        self, obs: Tensor, flags: Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Beliefs and normalised actions for play: obs (B, N, F, E), flags -> u (B, N, 2), b (B, N, belief_dim).
 
         sigma > 0 adds exploration noise (training only); scale with belief.scale_action(u).
         """
-        belief = self.belief(obs)
+        belief = self.belief(obs, flags)
         return explore(self.belief.action_mean(belief), sigma, generator), belief
 
 
@@ -153,9 +159,9 @@ def encoder_loss(td_tot: Tensor, td_local: Tensor, lambda_e: float) -> Tensor:
     return td_tot + lambda_e * td_local
 
 
-def policy_loss(q_tot: Tensor) -> Tensor:
-    """L_π = −E_b[Q_tot(b, μ(b))]: deterministic policy gradient through the mixer (FACMAC)."""
-    return -q_tot.mean()
+def policy_loss(q_tot: Tensor, sd: Tensor, lambda_sd: float) -> Tensor:
+    """L_π = −E_b[Q_tot(b, μ(b))] + λ_sd·L_sd(F(μ(b)), c): policy gradient through the mixer (FACMAC)."""
+    return -q_tot.mean() + lambda_sd * sd
 
 
 def _frozen(module: nn.Module, *args: Tensor) -> Tensor:
@@ -183,23 +189,24 @@ def econ_losses(
 
     with torch.no_grad():
         next_q, next_q_tot = torch.zeros_like(rewards), torch.zeros_like(team_reward)
-        if (not_done > 0).any():  # one-step episodes (the default) never need the target networks
-            next_belief = target_nets.belief(batch.next_obs)  # (B, N, belief_dim)
+        if (not_done > 0).any():  # rounds of a one-step episode (the default) never need the target networks
+            next_belief = target_nets.belief(batch.next_obs, batch.next_flags)  # (B, N, belief_dim)
             next_q = target_nets.belief.q_value(next_belief, target_nets.belief.action_mean(next_belief))
             next_q_tot = target_nets.mixer(next_q, target_nets.encoder(next_belief), next_belief)  # (B,)
         y_i = rewards + gamma * not_done.unsqueeze(1) * next_q  # (B, N)
         y_tot = team_reward + gamma * not_done * next_q_tot  # (B,)
 
-    belief = nets.belief(batch.obs)  # (B, N, belief_dim)
+    belief = nets.belief(batch.obs, batch.flags)  # (B, N, belief_dim)
     q_i = nets.belief.q_value(belief, batch.action)  # (B, N)
     group = nets.encoder(belief)  # (B, belief_dim)
+    belief_fixed = belief.detach()
+    live_action = nets.belief.action_mean(belief_fixed)  # μ(b) (B, N, 2): moved only by the policy side
 
     # mixer side: inputs detached, so L_mix moves only the mixer
-    q_tot_mix = nets.mixer(q_i.detach(), group.detach(), belief.detach())  # (B,)
-    features = nets.mixer.features(batch.action)  # (B, N, feature_dim)
+    q_tot_mix = nets.mixer(q_i.detach(), group.detach(), belief_fixed)  # (B,)
     commitment = nets.mixer.project_commitment(batch.commitment)  # (B, feature_dim)
     td_tot = td_loss_tot(q_tot_mix, y_tot)
-    sd = similarity_diff_loss(features, commitment)
+    sd = similarity_diff_loss(nets.mixer.features(live_action.detach()), commitment)
     m = mixing_consistency_loss(q_i.detach(), q_tot_mix)
     loss_mix = mixer_loss(td_tot, sd, m, lambdas.sd, lambdas.m)
 
@@ -209,10 +216,10 @@ def econ_losses(
     loss_enc = encoder_loss(td_loss_tot(q_tot_enc, y_tot), td_local, lambdas.e)
 
     # policy side: beliefs and every critic parameter fixed, so L_π moves only μ
-    belief_fixed = belief.detach()
-    q_pi = _frozen(nets.belief.critic, belief_fixed, nets.belief.action_mean(belief_fixed))  # (B, N)
+    q_pi = _frozen(nets.belief.critic, belief_fixed, live_action)  # (B, N)
     q_tot_pi = _frozen(nets.mixer, q_pi, _frozen(nets.encoder, belief_fixed), belief_fixed)  # (B,)
-    loss_pi = policy_loss(q_tot_pi)
+    sd_pi = similarity_diff_loss(_frozen(nets.mixer.action_features, live_action), commitment.detach())
+    loss_pi = policy_loss(q_tot_pi, sd_pi, lambdas.sd)
 
     total_critic_loss = loss_mix + loss_enc
     return {

@@ -10,8 +10,9 @@ averaged over agents, so one set of parameters mixes 1, 3 or 8 agents alike:
 |·| keeps every mixing weight ≥ 0 and ELU is increasing, so ∂Q_tot/∂Q_i ≥ 0 (monotonic).
 The mean over agents (not QMIX's sum) keeps Q_tot on the scale of the team reward mean_i r_i.
 
-An attention layer over the actions gives features F_i, and the commitment embedding is
-projected into the same space; both feed only the similarity-difference loss.
+An attention layer over the live actions e_i = μ_i(b_i) gives features F_i, and the
+commitment embedding is projected into the same space; they feed the similarity-difference
+loss, whose gradient reaches both these layers and the policy head μ.
 """
 
 from __future__ import annotations
@@ -24,6 +25,20 @@ from econ.errors import ConfigError
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+class ActionFeatures(nn.Module):
+    """F: self-attention over the N normalised actions, (B, N, 2) -> (B, N, feature_dim)."""
+
+    def __init__(self, feature_dim: int, n_heads: int):
+        super().__init__()
+        self.embed = nn.Linear(2, feature_dim)
+        self.attention = nn.MultiheadAttention(feature_dim, n_heads, batch_first=True)
+
+    def forward(self, actions: Tensor) -> Tensor:
+        x = self.embed(actions)  # (B, N, feature_dim)
+        attended, _ = self.attention(x, x, x, need_weights=False)
+        return x + attended
 
 
 class Mixer(nn.Module):
@@ -45,8 +60,7 @@ class Mixer(nn.Module):
         self.hyper_w2 = _mlp(belief_dim, hidden_dim, hidden_dim)
         self.value = _mlp(belief_dim, hidden_dim, 1)  # state-dependent bias V(E)
 
-        self.action_embed = nn.Linear(2, feature_dim)
-        self.action_attention = nn.MultiheadAttention(feature_dim, n_heads, batch_first=True)
+        self.action_features = ActionFeatures(feature_dim, n_heads)
         self.commitment_proj = nn.Linear(commitment_dim, feature_dim)
 
     def forward(self, q: Tensor, group: Tensor, beliefs: Tensor) -> Tensor:
@@ -64,9 +78,7 @@ class Mixer(nn.Module):
 
     def features(self, actions: Tensor) -> Tensor:
         """F: self-attention over the N normalised actions, (B, N, 2) -> (B, N, feature_dim)."""
-        x = self.action_embed(actions)  # (B, N, feature_dim)
-        attended, _ = self.action_attention(x, x, x, need_weights=False)
-        return x + attended
+        return self.action_features(actions)
 
     def project_commitment(self, commitment: Tensor) -> Tensor:
         """c: commitment embedding (B, commitment_dim) -> (B, feature_dim), the space of F."""

@@ -1,7 +1,8 @@
-"""Replay records: one episode step (Transition) and a stacked batch of them (TransitionBatch).
+"""Replay records: one BNE round (Transition) and a stacked batch of them (TransitionBatch).
 
-Actions are stored normalised to [0, 1] and rewards as their three raw terms [AL, TS, CC],
-because α is learned and the reward r_i = α · terms_i is recombined at every update.
+Every round an episode plays is a transition, so the rounds inference plays are the rounds
+training fits. Actions are stored normalised to [0, 1] and rewards as their three raw terms
+[AL, TS, CC], because α is learned and the reward r_i = α · terms_i is recombined at every update.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from torch import Tensor
 
 @dataclass
 class Transition:
-    """One episode step for N executors; tensors without a batch dimension."""
+    """One BNE round for N executors; tensors without a batch dimension (fields: econ/nn/observation.py)."""
 
-    obs: Tensor  # (n_agents, n_fields, embed_dim): question, strategy, own last answer, last commitment
-    action: Tensor  # (n_agents, 2): [T, p] normalised to [0, 1]
-    reward_terms: Tensor  # (n_agents, 3): [AL, TS, CC]
-    commitment: Tensor  # (embed_dim,): embedding of the final commitment text
-    team_correct: Tensor  # (): 1.0 if the final commitment was right, else 0.0
-    next_obs: Tensor  # (n_agents, n_fields, embed_dim)
-    done: Tensor  # (): 1.0 on the terminal step
+    obs: Tensor  # (n_agents, n_fields, embed_dim): the text fields the round's actions were chosen from
+    flags: Tensor  # (n_agents, n_flags): the game flags of the same observation
+    action: Tensor  # (n_agents, 2): [T, p] as played (exploration included), normalised to [0, 1]
+    reward_terms: Tensor  # (n_agents, 3): [AL, TS, CC] of this round's answers and commitment
+    commitment: Tensor  # (embed_dim,): embedding of this round's commitment
+    team_correct: Tensor  # (): 1.0 if this round's commitment was right, else 0.0
+    next_obs: Tensor  # (n_agents, n_fields, embed_dim): what the next round (or decision step) observes
+    next_flags: Tensor  # (n_agents, n_flags)
+    done: Tensor  # (): 1.0 when the target does not bootstrap from next_obs
 
     def to_dict(self) -> dict[str, Tensor]:
         """Plain dict of CPU tensors, for checkpoints."""
@@ -39,11 +42,13 @@ class TransitionBatch:
     """Transitions stacked along a leading batch dimension B."""
 
     obs: Tensor  # (B, n_agents, n_fields, embed_dim)
+    flags: Tensor  # (B, n_agents, n_flags)
     action: Tensor  # (B, n_agents, 2)
     reward_terms: Tensor  # (B, n_agents, 3)
     commitment: Tensor  # (B, embed_dim)
     team_correct: Tensor  # (B,)
     next_obs: Tensor  # (B, n_agents, n_fields, embed_dim)
+    next_flags: Tensor  # (B, n_agents, n_flags)
     done: Tensor  # (B,)
 
     def __len__(self) -> int:

@@ -1,0 +1,63 @@
+"""The learner at its shipped sizes and settings: it learns, steps as configured, and checkpoints what it plays."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from econ.devtools.bandit import train_bandit
+from econ.errors import ConfigError
+from econ.module import GROUPS, check_compatible
+
+SMALL = ("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what learner.torch_threads sets in a run
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_an_update_takes_updates_per_step_critic_steps_and_delays_the_policy():
+    outcome = train_bandit(0, episodes=20, overrides=(*SMALL, "learner.updates_per_step=4", "learner.policy_delay=2"))
+    module = outcome.module
+    assert module.updates_done == 2  # update_interval 10
+    steps = [max(int(state["step"]) for state in optimiser.state.values())
+             for optimiser in module.optimizers(use_pl_optimizer=False)]
+    by_group = dict(zip((*GROUPS, "alpha"), steps))
+    assert by_group["policy"] == 2 * 2 and all(by_group[g] == 2 * 4 for g in ("belief", "encoder", "mixer", "alpha"))
+
+
+def test_the_buffer_keeps_every_round_of_the_last_buffer_size_episodes():
+    module = train_bandit(0, episodes=12, overrides=(*SMALL, "learner.buffer_size=5", "bne.threshold=1e-9")).module
+    assert len(module.buffer) == 5
+    assert all(len(episode) == 3 for episode in module.buffer)  # bne.max_iterations_train follows infer: 3
+
+
+def test_a_checkpoint_of_the_previous_format_is_refused_in_one_line():
+    module = train_bandit(0, episodes=1, overrides=SMALL).module
+    checkpoint = {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    check_compatible(checkpoint, module.hparams["econ"]["agents"])
+    del checkpoint["econ_state"]["format"]  # what econ wrote before format 2
+    with pytest.raises(ConfigError, match="^ckpt_path: the checkpoint has format 1") as error:
+        check_compatible(checkpoint, module.hparams["econ"]["agents"])
+    assert "\n" not in str(error.value)
+
+
+def _moved_the_right_way(seed: int, episodes: int) -> bool:
+    """Correctness falls with T: after training, the policy plays a lower T in every round."""
+    outcome = train_bandit(seed, episodes)  # default sizes and learner settings
+    return outcome.probe_after < outcome.probe_before - 0.1 and all(
+        last < first for first, last in zip(outcome.played_first, outcome.played_last))
+
+
+def test_at_the_shipped_settings_the_policy_lowers_a_temperature_that_hurts():
+    assert _moved_the_right_way(0, episodes=200)  # 20 updates; the slow test below plays the full 700
+
+
+@pytest.mark.slow
+def test_at_the_shipped_settings_nine_of_ten_seeds_lower_a_temperature_that_hurts():
+    assert sum(_moved_the_right_way(seed, episodes=700) for seed in range(10)) >= 9  # one SVAMP-train pass
