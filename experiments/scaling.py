@@ -38,6 +38,7 @@ from econ.embed.base import Embedder  # noqa: E402
 from econ.devtools.loopback import word_count  # noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
 from econ.game.episode import EpisodeRunner, GameSettings  # noqa: E402
+from econ.game.policy import BeliefPolicy  # noqa: E402
 from econ.game.hierarchy import worst_case_prompts  # noqa: E402
 from econ.game.records import EpisodeResult  # noqa: E402
 from econ.llm.client import LLMClient  # noqa: E402
