@@ -90,6 +90,8 @@ def validate(cfg: DictConfig) -> None:
     _require(0 < agents.top_p <= 1, f"agents.top_p={agents.top_p}", "use a value in (0, 1]")
     for key in ("max_tokens_strategy", "max_tokens_executor", "max_tokens_commitment"):
         _require(_is_int(agents[key]) and agents[key] >= 1, f"agents.{key}={agents[key]}", "use a whole number >= 1")
+    structured = agents.get("structured_commitment", True)
+    _require(isinstance(structured, bool), f"agents.structured_commitment={structured}", "use true or false")
 
     bne = cfg.bne
     for key in ("max_iterations_train", "max_iterations_infer", "max_rounds"):
