@@ -178,10 +178,7 @@ class EpisodeRunner:
                 final_commitment_emb = (await encode_async(self.embedder, [""]))[0]
             else:
                 final_commitment_emb = commitment_emb
-            terms = reward_terms(
-                rounds[-1].answers, answer_embs, commitment_answer, final_commitment_emb, problem.answer,
-                problem.dataset,
-            )
+            terms = reward_terms(rounds[-1].answers, commitment_answer, problem.answer, problem.dataset)
             done = step == s.max_rounds - 1
             transitions.append(Transition(
                 obs=step_obs,
