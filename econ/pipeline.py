@@ -27,7 +27,7 @@ from econ.llm.client import LLMClient, build_llm_client, instantiate_config
 from econ.llm.reachability import check_backend_reachable
 from econ.errors import ConfigError
 from econ.module import ECONModule, check_compatible
-from econ.report import print_table, summarize
+from econ.report import paired_with_reference, print_table, summarize
 from econ.runlog import JsonlLog
 from econ.usagelog import RunUsageTracker
 
@@ -100,11 +100,18 @@ def fingerprint(network: torch.nn.Module) -> str:
 def evaluate_econ(
     cfg: DictConfig, parts: Components, module: ECONModule, methods: list[str], problems: list[Problem]
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ECON methods on the same problems with the module's (trained) belief network."""
+    """Evaluate ECON methods on the same problems with the module's (trained) belief network.
+
+    Each method's entry records the policy fingerprint its per-problem log holds and, when econ was
+    evaluated too, its paired difference with econ on these problems ("vs_econ").
+    """
     module.nets.eval()
-    policy = f"{fingerprint(module.nets.belief)}-{prompts.template_fingerprint()}"  # same weights, same prompts
-    runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, GameSettings.from_config(cfg))
-    summaries = {}
+    settings = GameSettings.from_config(cfg)
+    # same weights, same prompts, same way of asking for the commitment
+    policy = (f"{fingerprint(module.nets.belief)}-{prompts.template_fingerprint()}-"
+              f"{prompts.commitment_fingerprint(settings.structured_commitment)}")
+    runner = EpisodeRunner(parts.client, parts.embedder, module.nets.belief, settings)
+    summaries, by_method = {}, {}
     for method in methods:
         rounds = ECON_METHODS[method](cfg)
 
@@ -115,7 +122,9 @@ def evaluate_econ(
         results = parts.loop.run_until_complete(
             evaluate(problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency, policy)
         )
-        summaries[method] = summarize(results)
+        summaries[method], by_method[method] = {**summarize(results), "policy": policy}, results
+    for method, paired in paired_with_reference(by_method).items():
+        summaries[method]["vs_econ"] = paired
     return summaries
 
 
@@ -135,7 +144,7 @@ def evaluate_baseline(cfg: DictConfig, parts: Components, baseline: Any, problem
         problems, partial(baseline.play, parts.client), baseline.name, parts.run_dir, parts.traces,
         cfg.llm.problem_concurrency, policy,
     ))
-    return summarize(results)
+    return {**summarize(results), "policy": policy}
 
 
 def write_results(
