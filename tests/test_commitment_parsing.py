@@ -72,3 +72,7 @@ def test_hierarchical_commitments_read_json_the_same_way():
     assert (node.answer, node.json_ok, node.fallback) == ("\\frac{1}{2}", True, False)
     fallback = decide("I think three.", ["3", "3", "4"], "svamp")
     assert (fallback.answer, fallback.json_ok, fallback.fallback) == ("3", False, True)
+
+
+def test_a_newline_escape_in_an_answer_stays_a_newline():
+    assert parse_commitment('{"answer": "7\\nThe rest", "justification": "x"}')[0] == "7\nThe rest"

@@ -154,8 +154,9 @@ _DECODER = json.JSONDecoder(strict=False)
 # A JSON escape (kept) or a lone backslash (\sqrt, \pi, \(: LaTeX written with one backslash; doubled).
 _ESCAPE_OR_LONE_BACKSLASH = re.compile(r'\\(?:(["\\/bfnrt]|u[0-9a-fA-F]{4})|)')
 # One-backslash LaTeX that JSON reads as an escape: \frac is a form feed + "rac", \times a tab + "imes".
-_ESCAPED_COMMAND = re.compile(r"([\b\f\n\r\t])(?=[A-Za-z])")
-_ESCAPE_LETTER = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+# Not \n: a newline inside an answer is likelier a newline than \neq.
+_ESCAPED_COMMAND = re.compile(r"([\b\f\r\t])(?=[A-Za-z])")
+_ESCAPE_LETTER = {"\b": "b", "\f": "f", "\r": "r", "\t": "t"}
 
 
 def _json_objects(text: str) -> list[dict]:
