@@ -112,7 +112,8 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
     columns = ["method", "n", "accuracy (95% CI)", *(["vs econ (paired)"] if paired else []), "sampling T, p",
                "parse", "JSON", "rounds", "converged", "tokens/problem", "calls", "cache hits", "wall s"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("method", "sampling T, p") else "right")
+        table.add_column(column, justify="left" if column in ("method", "sampling T, p") else "right",
+                         no_wrap=column in ("sampling T, p", "vs econ (paired)"))
     for method, s in summaries.items():
         low, high = s["accuracy_ci95"]
         table.add_row(
@@ -124,5 +125,5 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
         )
     if console is None:
         console = Console()
-        console.width = max(console.width, 190)  # a pipe or CI log is not a reason to wrap the table
+        console.width = max(console.width, 230)  # a pipe or CI log is not a reason to wrap the table
     console.print(table)
