@@ -25,10 +25,11 @@ EXECUTOR_SYSTEM = (
 
 _DECIDE_AS_JSON = ('Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
                   '"justification": "<one sentence>"}')
-# The JSON Schema of that reply, sent as structured output (agents.structured_commitment). The caps keep the
-# longest reply it allows (~150 tokens: SmolLM2 spends a token per digit) inside agents.max_tokens_commitment
-# (160), so a grammar-constrained reply always closes its object. Measured on 40 real SmolLM2 commitment
-# prompts: uncapped 12/20 valid, answer <= 48 and justification <= 160 chars 37/40, these caps 40/40.
+# The JSON Schema of that reply, sent as structured output (agents.structured_commitment). The caps keep a
+# grammar-constrained reply inside agents.max_tokens_commitment (160) even when every character is a token
+# (SmolLM2 spends one per digit); only a reply of escapes (\n\n...) can still be cut. Measured on 40 real
+# SmolLM2 commitment prompts: uncapped 12/20 valid, answer <= 48 and justification <= 160 chars 37/40,
+# these caps 40/40.
 COMMITMENT_SCHEMA = {
     "type": "object",
     "properties": {
