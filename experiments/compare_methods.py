@@ -265,10 +265,10 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
             f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
         )
     lines += ["", paired_note(rows), "",
-              "Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
-              "executors, rounds and problems; one value is a fixed action.", "",
-              "Tokens count cached replies too; wall time does not include calls served by the cache "
-              "(econ replays econ_no_bne's first round from it: same prompts and seeds).", ""]
+              ("Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
+               "executors, rounds and problems; one value is a fixed action."), "",
+              ("Tokens count cached replies too; wall time does not include calls served by the cache "
+               "(econ replays econ_no_bne's first round from it: same prompts and seeds)."), ""]
     if scaling:
         lines += [scaling, ""]
     path.write_text("\n".join(lines))

@@ -9,6 +9,7 @@ import logging
 import httpx
 import pytest
 import torch
+from test_baselines import HashEmbedder
 
 from econ.data.datasets import Problem
 from econ.devtools.loopback import weak_model_responder
@@ -20,7 +21,6 @@ from econ.llm.local import LocalLlamaBackend
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.llm.together import TogetherBackend
 from econ.nn.belief import BeliefNetwork
-from test_baselines import HashEmbedder
 
 SCHEMA = prompts.COMMITMENT_SCHEMA
 MESSAGES = prompts.commitment_messages("Tom has 3 boxes of 7 apples. How many apples?", "Multiply.",
