@@ -93,6 +93,8 @@ def validate(cfg: DictConfig) -> None:
     _require(0 <= fixed.penalty <= 1, f"agents.fixed_action.penalty={fixed.penalty}", "use a value in [0, 1]")
     for key in ("max_tokens_strategy", "max_tokens_executor", "max_tokens_commitment"):
         _require(_is_int(agents[key]) and agents[key] >= 1, f"agents.{key}={agents[key]}", "use a whole number >= 1")
+    structured = agents.get("structured_commitment", True)
+    _require(isinstance(structured, bool), f"agents.structured_commitment={structured}", "use true or false")
 
     bne = cfg.bne
     for key in ("max_iterations_infer", "max_iterations_train", "max_rounds"):  # train follows infer by default

@@ -29,7 +29,7 @@ from econ.llm.client import LLMClient, build_llm_client, instantiate_config
 from econ.llm.reachability import check_backend_reachable
 from econ.errors import ConfigError
 from econ.module import ECONModule, check_compatible
-from econ.report import print_table, summarize
+from econ.report import paired_with_reference, print_table, summarize
 from econ.runlog import JsonlLog
 from econ.usagelog import RunUsageTracker
 
@@ -129,9 +129,14 @@ def method_policy(cfg: DictConfig, method: str, module: ECONModule | None) -> tu
 def evaluate_econ(
     cfg: DictConfig, parts: Components, module: ECONModule | None, methods: list[str], problems: list[Problem]
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ECON methods on the same problems: the module's (trained) policy, or the fixed action."""
-    runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
-    summaries = {}
+    """Evaluate ECON methods on the same problems: the module's (trained) policy, or the fixed action.
+
+    Each method's entry records the policy fingerprint its per-problem log holds and, when econ was
+    evaluated too, its paired difference with econ on these problems ("vs_econ").
+    """
+    settings = GameSettings.from_config(cfg)
+    runner = EpisodeRunner(parts.client, parts.embedder, settings)
+    summaries, by_method = {}, {}
     for method in methods:
         rounds = ECON_METHODS[method].rounds(cfg)
         policy, tag = method_policy(cfg, method, module)
@@ -140,11 +145,15 @@ def evaluate_econ(
             result, _ = await runner.play(problem, method, rounds, policy)
             return result
 
+        # same policy, same prompts, same way of asking for the commitment
+        tag = (f"{tag}-{prompts.template_fingerprint()}-"
+               f"{prompts.commitment_fingerprint(settings.structured_commitment)}")
         results = parts.loop.run_until_complete(evaluate(
-            problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency,
-            f"{tag}-{prompts.template_fingerprint()}",  # same policy, same prompts
+            problems, play, method, parts.run_dir, parts.traces, cfg.llm.problem_concurrency, tag,
         ))
-        summaries[method] = summarize(results)
+        summaries[method], by_method[method] = {**summarize(results), "policy": tag}, results
+    for method, paired in paired_with_reference(by_method).items():
+        summaries[method]["vs_econ"] = paired
     return summaries
 
 
@@ -164,7 +173,7 @@ def evaluate_baseline(cfg: DictConfig, parts: Components, baseline: Any, problem
         problems, partial(baseline.play, parts.client), baseline.name, parts.run_dir, parts.traces,
         cfg.llm.problem_concurrency, policy,
     ))
-    return summarize(results)
+    return {**summarize(results), "policy": policy}
 
 
 def write_results(

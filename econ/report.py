@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -11,16 +10,37 @@ from rich.table import Table
 
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS
 from econ.game.records import EpisodeResult
+from econ.stats import paired_difference, wilson_interval
+
+REFERENCE = "econ"  # the method every other one is compared with, problem by problem
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion (sane at 0 and n, unlike the normal one)."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def sampling_used(results: Sequence[EpisodeResult]) -> dict[str, dict[str, float]] | None:
+    """Mean and range of the executors' T and p over every executor and round (RoundRecord.actions); None if none.
+
+    ECON records the action its belief network chose for each executor in each round; baselines record
+    their one fixed action there, so their range is a single value.
+    """
+    actions = [action for r in results for record in r.rounds for action in record.actions]
+    if not actions:
+        return None
+    out = {}
+    for name, column in (("temperature", 0), ("penalty", 1)):
+        values = [float(action[column]) for action in actions]
+        out[name] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+    return out
+
+
+def sampling_text(sampling: Mapping[str, Mapping[str, float]] | None) -> str:
+    """A table cell: `T 0.70, p 0.10` for one fixed action, else mean [range]: `T 1.05 [0.10, 2.00], p 0.50 ...`."""
+    if not sampling:
+        return "-"
+    parts = []
+    for label, name in (("T", "temperature"), ("p", "penalty")):
+        s = sampling[name]
+        fixed = abs(s["max"] - s["min"]) < 5e-3  # equal at the two decimals shown
+        parts.append(f"{label} {s['mean']:.2f}" + ("" if fixed else f" [{s['min']:.2f}, {s['max']:.2f}]"))
+    return ", ".join(parts)
 
 
 def best_response_gap(results: Sequence[EpisodeResult]) -> float | None:
@@ -52,6 +72,7 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "n": n,
         "accuracy": correct / per,
         "accuracy_ci95": [low, high],
+        "sampling": sampling_used(results),
         "parse_rate": sum(a is not None for a in answers) / max(len(answers), 1),
         "commitment_json_rate": sum(c.commitment_json_ok for c in commitments) / max(len(commitments), 1),
         "commitment_fallback_rate": sum(c.commitment_fallback for c in commitments) / max(len(commitments), 1),
@@ -70,21 +91,56 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
     }
 
 
+def correct_by_problem(results: Sequence[EpisodeResult]) -> dict[str, bool]:
+    return {r.problem_id: bool(r.correct) for r in results}
+
+
+def paired_with_reference(by_method: Mapping[str, Sequence[EpisodeResult]],
+                          reference: str = REFERENCE) -> dict[str, dict[str, Any]]:
+    """For each method but `reference`: its paired accuracy difference with `reference` on the same problems.
+
+    {} when the reference was not evaluated. Each value is `PairedDifference.to_json()` plus the
+    reference's name, ready for the method's entry in results.json (key "vs_econ").
+    """
+    if reference not in by_method:
+        return {}
+    base = correct_by_problem(by_method[reference])
+    return {method: {"reference": reference, **paired_difference(correct_by_problem(results), base).to_json()}
+            for method, results in by_method.items() if method != reference}
+
+
+def paired_text(paired: Mapping[str, Any] | None) -> str:
+    """A table cell for a `vs_econ` entry, in accuracy points: `-5.0 pp [-35.0, +25.0], p=1`; `-` when there is none."""
+    if not paired:
+        return "-"
+    low, high = paired["ci95"]
+    return (f"{100 * paired['difference']:+.1f} pp [{100 * low:+.1f}, {100 * high:+.1f}], "
+            f"p={paired['mcnemar_p']:.2g}")
+
+
 def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Console | None = None) -> None:
-    """One row per method: accuracy with CI, parse and JSON rates, rounds, tokens, calls, time."""
+    """One row per method: accuracy with CI, sampling, parse and JSON rates, rounds, tokens, calls, time.
+
+    When methods were compared with econ on the same problems, a column gives the paired difference
+    (95% bootstrap interval, exact McNemar p).
+    """
+    paired = any(s.get("vs_econ") for s in summaries.values())
     table = Table(title=title)
-    for column in ("method", "n", "accuracy (95% CI)", "parse", "JSON", "rounds", "converged", "BR gap",
-                   "tokens/problem", "calls", "cache hits", "wall s"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    columns = ["method", "n", "accuracy (95% CI)", *(["vs econ (paired)"] if paired else []), "sampling T, p",
+               "parse", "JSON", "rounds", "converged", "BR gap", "tokens/problem", "calls", "cache hits", "wall s"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("method", "sampling T, p") else "right",
+                         no_wrap=column in ("sampling T, p", "vs econ (paired)"))
     for method, s in summaries.items():
         low, high = s["accuracy_ci95"]
         table.add_row(
-            method, str(s["n"]), f"{s['accuracy']:.1%} [{low:.1%}, {high:.1%}]", f"{s['parse_rate']:.0%}",
-            f"{s['commitment_json_rate']:.0%}", f"{s['mean_rounds']:.2f}", f"{s['converged_rate']:.0%}",
-            "-" if s.get("best_response_gap") is None else f"{s['best_response_gap']:.3f}",
+            method, str(s["n"]), f"{s['accuracy']:.1%} [{low:.1%}, {high:.1%}]",
+            *([paired_text(s.get("vs_econ"))] if paired else []), sampling_text(s.get("sampling")),
+            f"{s['parse_rate']:.0%}", f"{s['commitment_json_rate']:.0%}", f"{s['mean_rounds']:.2f}",
+            f"{s['converged_rate']:.0%}", "-" if s.get("best_response_gap") is None else f"{s['best_response_gap']:.3f}",
             f"{s['tokens_per_problem']:.0f}", str(s["llm_calls"]), str(s["cache_hits"]), f"{s['wall_s']:.1f}",
         )
     if console is None:
         console = Console()
-        console.width = max(console.width, 150)  # a pipe or CI log is not a reason to wrap the table
+        console.width = max(console.width, 230)  # a pipe or CI log is not a reason to wrap the table
     console.print(table)

@@ -5,7 +5,8 @@
 Each method is a real run of `python -m econ.evaluate` into <out>/runs/<method> (ECON without --ckpt:
 `python -m econ.train learner.max_episodes=0`, labelled "untrained policy"). Self-consistency and MAD get
 the ECON run's LLM calls (or completion tokens) per problem. compare.md, compare.csv and the plots are read
-from the runs' results.json files, never recomputed. The token-scaling study then measures ECON's and MAD's
+from the runs' results.json files, never recomputed; each method's paired difference with econ comes from
+the runs' per-problem logs (results_<method>.jsonl). The token-scaling study then measures ECON's and MAD's
 tokens per problem for N = 2..16 with real prompts against the loopback server (see token_scaling.py).
 """
 
@@ -25,7 +26,9 @@ sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a 
 
 from econ.cli import run_or_exit  # noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
+from econ.report import paired_text, sampling_text  # noqa: E402
 from econ.runlog import read_jsonl  # noqa: E402
+from econ.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
 from experiments import token_scaling  # noqa: E402
 
 ECON = ("econ_no_bne", "econ")
@@ -136,10 +139,14 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
     n = s["n"]
     config = results.get("config", {})
     low, high = s["accuracy_ci95"]
+    sampling = s.get("sampling") or {}
     return {
         "method": method,
         "label": _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
+        "sampling": sampling_text(sampling),
+        **{f"{short}_{stat}": sampling[name][stat] if sampling else None
+           for short, name in (("T", "temperature"), ("p", "penalty")) for stat in ("mean", "min", "max")},
         "n": n,
         "accuracy": s["accuracy"],
         "ci_low": low,
@@ -181,20 +188,54 @@ def _budget_text(method: str, results: dict, config: dict) -> str:
     return f"{baseline.get('samples')} sample(s)"
 
 
-def problem_ids(method: str, results_path: Path) -> set[str]:
-    """The problems a run evaluated, from its per-problem log next to results.json."""
-    return {r["problem_id"] for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")}
+def correct_by_problem(method: str, results_path: Path) -> dict[str, bool]:
+    """Per-problem correctness behind a results.json, from the per-problem log next to it.
+
+    Only records of the policy that results.json names count (a log may also hold records of earlier
+    runs with other weights or prompts); the last record of a problem wins.
+    """
+    policy = json.loads(results_path.read_text())["methods"][method].get("policy")
+    return {r["problem_id"]: bool(r["correct"]) for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
+            if policy is None or r.get("policy", "") == policy}
 
 
 def check_same_problems(rows: list[dict]) -> None:
     """Refuse a table whose runs saw different problems (e.g. a reused --out with another --limit)."""
     first = rows[0]
-    expected = problem_ids(first["method"], Path(first["results_json"]))
+    expected = set(correct_by_problem(first["method"], Path(first["results_json"])))
     for row in rows:
-        ids = problem_ids(row["method"], Path(row["results_json"]))
+        ids = set(correct_by_problem(row["method"], Path(row["results_json"])))
         if ids != expected or row["n"] != len(expected):
             raise EconError(f"{row['method']} and {first['method']} ran on different problems; "
                             "use a fresh --out for a new --limit or dataset")
+
+
+def add_paired(rows: list[dict]) -> None:
+    """Each row's paired accuracy difference with the econ row on the same problems (none on econ's own row)."""
+    econ = next((row for row in rows if row["method"] == "econ"), None)
+    reference = correct_by_problem("econ", Path(econ["results_json"])) if econ else None
+    for row in rows:
+        paired = None
+        if reference is not None and row["method"] != "econ":
+            paired = paired_difference(correct_by_problem(row["method"], Path(row["results_json"])), reference)
+        row["vs_econ"] = paired_text(paired.to_json()) if paired else "-"
+        row["vs_econ_diff"] = paired.difference if paired else None
+        row["vs_econ_ci_low"], row["vs_econ_ci_high"] = paired.ci95 if paired else (None, None)
+        row["vs_econ_mcnemar_p"] = paired.mcnemar_p if paired else None
+        row["only_this_solved"] = paired.a_only if paired else None
+        row["only_econ_solved"] = paired.b_only if paired else None
+
+
+def paired_note(rows: list[dict]) -> str:
+    """What the paired column means, and why a small table is not a ranking."""
+    if not any(row["vs_econ_diff"] is not None for row in rows):
+        return "No econ run in this table: no paired differences."
+    n = rows[0]["n"]
+    return (f"Δ vs econ: the method's accuracy minus econ's on the same {n} problems, in percentage points, with a "
+            f"95% interval from a seeded paired bootstrap over problems ({BOOTSTRAP_RESAMPLES} resamples) and the "
+            "exact McNemar p (problems only this method solved against problems only econ solved, in the CSV). "
+            f"An interval that contains 0 means these {n} problems cannot tell the two methods apart: read the "
+            "rows as intervals, not as a ranking.")
 
 
 def budget_note(budget: str, rows: list[dict]) -> str:
@@ -209,20 +250,25 @@ def budget_note(budget: str, rows: list[dict]) -> str:
 
 
 def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
-    header = ("| method | budget per problem | n | accuracy (95% CI) | parse rate | LLM calls / problem | "
-              "prompt tokens / problem | completion tokens / problem | wall s / problem | cache hits |")
+    header = ("| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
+              "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
+              "| wall s / problem | cache hits |")
     lines = [
         f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
-        "", note, "", header, "|" + "---|" * 10,
+        "", note, "", header, "|" + "---|" * 12,
     ]
     for r in rows:
         lines.append(
-            f"| {r['label']} | {r['budget']} | {r['n']} | {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] "
+            f"| {r['label']} | {r['budget']} | {r['sampling']} | {r['n']} "
+            f"| {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['vs_econ']} "
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
             f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
         )
-    lines += ["", "Tokens count cached replies too; wall time does not include calls served by the cache "
-              "(econ replays econ_no_bne's first round from it: same prompts and seeds).", ""]
+    lines += ["", paired_note(rows), "",
+              ("Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
+               "executors, rounds and problems; one value is a fixed action."), "",
+              ("Tokens count cached replies too; wall time does not include calls served by the cache "
+               "(econ replays econ_no_bne's first round from it: same prompts and seeds)."), ""]
     if scaling:
         lines += [scaling, ""]
     path.write_text("\n".join(lines))
@@ -300,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
         rows = [read_row(m, paths[m], args.ckpt is None) for m in ECON + BASELINES if m in paths]
         check_same_problems(rows)
+        add_paired(rows)
         write_csv(rows, out / "compare.csv")
         plot_accuracy_vs_tokens(rows, out / "accuracy_vs_tokens.png")
     if not args.no_scaling:

@@ -28,6 +28,8 @@ CASES = [
     ("t_min_above_t_max", "train", ["LOOPBACK", "agents.temperature_bounds=[2.0,0.5]"], {},
      "agents.temperature_bounds", ECON_EXIT),
     ("dropout_not_a_number", "train", ["LOOPBACK", "agents.dropout=abc"], {}, "agents.dropout=abc", ECON_EXIT),
+    ("structured_commitment_not_a_bool", "train", ["LOOPBACK", "agents.structured_commitment=maybe"], {},
+     "agents.structured_commitment=maybe", ECON_EXIT),
     ("unknown_eval_method", "train", ["LOOPBACK", "eval_methods=[nosuch]"], {}, "eval_methods", ECON_EXIT),
     ("custom_dataset_without_path", "train", ["LOOPBACK", "dataset=custom"], {}, "dataset.path", ECON_EXIT),
     ("missing_dataset_file", "train", ["LOOPBACK", "dataset=custom", "dataset.path={missing}"], {},

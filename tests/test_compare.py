@@ -21,18 +21,24 @@ REPO = Path(__file__).resolve().parents[1]
 IDS = ["svamp:a", "svamp:b", "svamp:c", "svamp:d"]
 
 
+FIXED_SAMPLING = {"temperature": {"mean": 0.7, "min": 0.7, "max": 0.7},
+                  "penalty": {"mean": 0.1, "min": 0.1, "max": 0.1}}
+
+
 def summary(accuracy: float, calls: float, **extra) -> dict:
     return {"n": 4, "accuracy": accuracy, "accuracy_ci95": [0.1234, 0.8766], "parse_rate": 0.75,
             "llm_calls_per_problem": calls, "prompt_tokens": 4000, "completion_tokens": 1000,
-            "tokens_per_problem": 1250.0, "wall_s": 8.0, "cache_hits": 3, **extra}
+            "tokens_per_problem": 1250.0, "wall_s": 8.0, "cache_hits": 3, "sampling": FIXED_SAMPLING, **extra}
 
 
-def fake_run(root: Path, methods: dict[str, dict], ids: list[str] = IDS, baseline: dict | None = None) -> Path:
+def fake_run(root: Path, methods: dict[str, dict], ids: list[str] = IDS, baseline: dict | None = None,
+             correct: dict[str, list[bool]] | None = None) -> Path:
     """A run dir as econ.evaluate leaves it: results.json plus one per-problem log per method."""
     root.mkdir(parents=True)
     for method in methods:
-        # every logged problem is wrong: a table recomputed from the logs would show 0%
-        lines = [json.dumps({"problem_id": pid, "correct": False}) for pid in ids]
+        # unless given, every logged problem is wrong: a table recomputed from the logs would show 0%
+        outcomes = (correct or {}).get(method, [False] * len(ids))
+        lines = [json.dumps({"problem_id": pid, "correct": ok}) for pid, ok in zip(ids, outcomes)]
         (root / f"results_{method}.jsonl").write_text("\n".join(lines) + "\n")
     results = {"methods": methods, "dataset": "svamp", "model": "m", "baseline": baseline,
                "config": {"agents": {"n_agents": 3}, "bne": {"max_iterations_infer": 2}}}
@@ -55,17 +61,59 @@ def test_table_is_read_from_results_json_not_recomputed(tmp_path):
             compare_methods.read_row("econ", econ, untrained=True),
             compare_methods.read_row("self_consistency", sc, untrained=True)]
     compare_methods.check_same_problems(rows)
+    compare_methods.add_paired(rows)
     note = compare_methods.budget_note("calls", rows)
     compare_methods.write_markdown(rows, note, tmp_path / "compare.md", scaling=None)
     compare_methods.write_csv(rows, tmp_path / "compare.csv")
     table = (tmp_path / "compare.md").read_text()
-    assert ("| econ (untrained policy) | N=3, K<=2 rounds | 4 | 62.5% [12.3%, 87.7%] | 75.0% | 9.00 | 1000 | 250 "
-            "| 2.00 | 3 |") in table
-    assert "| self_consistency | matched: 9 calls | 4 | 37.5% [12.3%, 87.7%] |" in table
+    assert ("| econ (untrained policy) | N=3, K<=2 rounds | T 0.70, p 0.10 | 4 | 62.5% [12.3%, 87.7%] | - | 75.0% "
+            "| 9.00 | 1000 | 250 | 2.00 | 3 |") in table
+    assert "| self_consistency | matched: 9 calls | T 0.70, p 0.10 | 4 | 37.5% [12.3%, 87.7%] |" in table
     assert "matched to econ's LLM calls per problem (9.00, read from runs/econ_untrained/results.json)" in table
     with (tmp_path / "compare.csv").open() as handle:
         csv_rows = {row["method"]: row for row in csv.DictReader(handle)}
     assert float(csv_rows["econ_no_bne"]["accuracy"]) == 0.5 and float(csv_rows["econ"]["ci_low"]) == 0.1234
+
+
+def test_each_method_is_compared_with_econ_problem_by_problem_with_an_interval(tmp_path):
+    econ_sampling = {"temperature": {"mean": 1.05, "min": 0.1, "max": 2.0},
+                     "penalty": {"mean": 0.5, "min": 0.1, "max": 0.9}}
+    econ = fake_run(tmp_path / "econ", {"econ_no_bne": summary(0.25, 5.0), "econ": summary(0.5, 9.0,
+                                                                                           sampling=econ_sampling)},
+                    correct={"econ_no_bne": [True, False, False, False], "econ": [True, True, False, False]})
+    sc = fake_run(tmp_path / "sc", {"self_consistency": summary(0.5, 9.0)}, baseline=matched("self_consistency"),
+                  correct={"self_consistency": [False, False, True, True]})
+    rows = [compare_methods.read_row("econ_no_bne", econ, untrained=True),
+            compare_methods.read_row("econ", econ, untrained=True),
+            compare_methods.read_row("self_consistency", sc, untrained=True)]
+    compare_methods.add_paired(rows)
+    compare_methods.write_markdown(rows, "note", tmp_path / "compare.md", scaling=None)
+    compare_methods.write_csv(rows, tmp_path / "compare.csv")
+    table = (tmp_path / "compare.md").read_text()
+    # same accuracy as econ, but on the other two problems: every problem is discordant
+    assert "| self_consistency | matched: 9 calls | T 0.70, p 0.10 | 4 | 50.0% [12.3%, 87.7%] | +0.0 pp [" in table
+    assert "T 1.05 [0.10, 2.00], p 0.50 [0.10, 0.90]" in table
+    assert "cannot tell the two methods apart" in table and "4 problems" in table
+    with (tmp_path / "compare.csv").open() as handle:
+        csv_rows = {row["method"]: row for row in csv.DictReader(handle)}
+    sc_row, no_bne = csv_rows["self_consistency"], csv_rows["econ_no_bne"]
+    assert (sc_row["only_this_solved"], sc_row["only_econ_solved"], float(sc_row["vs_econ_mcnemar_p"])) == ("2", "2",
+                                                                                                            1.0)
+    assert float(sc_row["vs_econ_ci_low"]) < 0 < float(sc_row["vs_econ_ci_high"])
+    assert float(no_bne["vs_econ_diff"]) == -0.25 and (no_bne["only_this_solved"], no_bne["only_econ_solved"]) == (
+        "0", "1")
+    assert csv_rows["econ"]["vs_econ_diff"] == "" and float(csv_rows["econ"]["T_max"]) == 2.0
+
+
+def test_pairing_reads_only_the_records_of_the_policy_results_json_names(tmp_path):
+    run = fake_run(tmp_path / "run", {"econ": summary(0.5, 9.0, policy="new")})
+    log = tmp_path / "run" / "results_econ.jsonl"
+    log.write_text("".join(json.dumps({"problem_id": pid, "correct": pid == "svamp:a", "policy": policy}) + "\n"
+                           for policy in ("new", "old") for pid in IDS))
+    correct = compare_methods.correct_by_problem("econ", run)
+    assert correct == {"svamp:a": True, "svamp:b": False, "svamp:c": False, "svamp:d": False}
+    log.write_text("".join(json.dumps({"problem_id": pid, "correct": True, "policy": "old"}) + "\n" for pid in IDS))
+    assert compare_methods.correct_by_problem("econ", run) == {}
 
 
 def test_econ_rows_say_how_long_their_policy_trained(tmp_path):

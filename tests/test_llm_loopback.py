@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from econ.devtools.loopback import LoopbackServer, default_responder
+from econ.devtools.loopback import LoopbackServer, default_responder, weak_model_responder
 
 
 def post_chat(server, content="hi", **extra) -> httpx.Response:
@@ -62,3 +62,15 @@ def test_capacity_makes_extra_requests_wait(loopback_factory):
 def test_default_responder_reads_only_the_last_message():
     request = {"messages": [{"role": "system", "content": "answer in JSON"}, {"role": "user", "content": "2+2?"}]}
     assert "\\boxed" in default_responder(request)
+
+
+def test_response_format_is_answered_in_json_or_refused_with_a_400_naming_it(loopback_factory):
+    schema = {"type": "json_schema", "json_schema": {"name": "reply", "schema": {"type": "object"}}}
+    weak = loopback_factory(responder=weak_model_responder)
+    constrained = post_chat(weak, "Decide.", response_format=schema).json()["choices"][0]["message"]["content"]
+    asked_in_words = post_chat(weak, "Reply with a JSON object").json()["choices"][0]["message"]["content"]
+    assert json.loads(constrained)["answer"] == "42" and "{" not in asked_in_words
+    refusing = loopback_factory(reject_response_format=True)
+    refused = post_chat(refusing, "Decide.", response_format=schema)
+    assert refused.status_code == 400 and "response_format" in refused.json()["error"]["message"]
+    assert post_chat(refusing, "Decide.").status_code == 200

@@ -58,6 +58,19 @@ def test_results_json_has_every_field_for_baseline_and_bne(trained_run):
     assert (run_dir / "last.ckpt").exists() and (run_dir / "metrics.csv").exists()
 
 
+def test_results_json_states_the_sampling_and_the_paired_difference_with_econ(trained_run):
+    run_dir, _ = trained_run
+    methods = json.loads((run_dir / "results.json").read_text())["methods"]
+    for summary in methods.values():
+        for name in ("temperature", "penalty"):
+            s = summary["sampling"][name]
+            assert 0.1 <= s["min"] <= s["mean"] <= s["max"] <= (2.0 if name == "temperature" else 0.9)
+    paired = methods["econ_no_bne"]["vs_econ"]
+    assert paired["reference"] == "econ" and paired["n"] == 2
+    assert paired["ci95"][0] <= paired["difference"] <= paired["ci95"][1] and 0 <= paired["mcnemar_p"] <= 1
+    assert "vs_econ" not in methods["econ"]
+
+
 def test_traces_show_executors_acting_within_bounds(trained_run):
     run_dir, _ = trained_run
     rounds = [rd for r in read_jsonl(run_dir / "traces.jsonl") for rd in r["rounds"]]

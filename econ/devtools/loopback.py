@@ -14,6 +14,11 @@ before answering), "malformed" (200 with a broken JSON body), "empty" (200 with
 empty content), "reset" (connection closed with RST before any reply),
 "truncated" (body shorter than its Content-Length). "ok" or None = a normal reply.
 A script is consumed one entry per request; when exhausted, `fault_rates` apply.
+
+Structured output: a request whose `response_format` asks for JSON (json_schema or json_object)
+is answered in JSON by the default responders, as a grammar-constrained server would;
+`reject_response_format=True` makes the server refuse any request carrying `response_format`
+with a 400 naming it, as servers without structured output do.
 """
 
 from __future__ import annotations
@@ -36,13 +41,33 @@ OTHER_FAULTS = {"timeout", "malformed", "empty", "reset", "truncated"}
 FAULT_KINDS = set(STATUS_FAULTS) | OTHER_FAULTS
 
 
-def default_responder(request: dict) -> str:
-    """A JSON commitment when the last message asks for JSON, else short reasoning ending in \\boxed{42}."""
+def wants_json(request: dict) -> bool:
+    """The request's `response_format` asks for a JSON reply (json_schema or json_object)."""
+    kind = (request.get("response_format") or {}).get("type")
+    return kind in ("json_schema", "json_object")
+
+
+def _last_message(request: dict) -> str:
     messages = request.get("messages") or [{}]
-    last = str(messages[-1].get("content", ""))
-    if "json" in last.lower():
-        return json.dumps({"answer": "42", "justification": "The executors agree on 42."})
-    return "Let me work through it step by step. Combining the quantities gives 42. \\boxed{42}"
+    return str(messages[-1].get("content", ""))
+
+
+JSON_COMMITMENT = json.dumps({"answer": "42", "justification": "The executors agree on 42."})
+BOXED_REASONING = "Let me work through it step by step. Combining the quantities gives 42. \\boxed{42}"
+
+
+def default_responder(request: dict) -> str:
+    """A JSON commitment when response_format or the last message asks for JSON, else reasoning boxing 42."""
+    return JSON_COMMITMENT if wants_json(request) or "json" in _last_message(request).lower() else BOXED_REASONING
+
+
+def weak_model_responder(request: dict) -> str:
+    """Like a small model: asked in words for a JSON commitment it answers in prose; JSON only under response_format."""
+    if wants_json(request):
+        return JSON_COMMITMENT
+    if "json" in _last_message(request).lower():
+        return "Sure! The solvers mostly agree, so the final answer should be 42."
+    return BOXED_REASONING
 
 
 def word_count(text: str) -> int:
@@ -71,7 +96,8 @@ class LoopbackServer:
     latency_s: sleep before each reply. prompt_tokens / completion_tokens: reported
     usage (None = word counts). capacity: requests served at once, others wait.
     fault_rates: {"429": 0.2, ...} drawn with a seeded RNG. script: explicit faults
-    in order. The server runs on daemon threads and stops on `close()` / context exit.
+    in order. reject_response_format: answer 400 to any chat request carrying `response_format`.
+    The server runs on daemon threads and stops on `close()` / context exit.
     """
 
     def __init__(
@@ -88,6 +114,7 @@ class LoopbackServer:
         timeout_sleep_s: float = 5.0,
         capacity: int = 64,
         embedding_dim: int = 16,
+        reject_response_format: bool = False,
     ) -> None:
         for kind in list(fault_rates or {}) + [s for s in script or [] if s not in (None, "ok")]:
             if kind not in FAULT_KINDS:
@@ -101,6 +128,7 @@ class LoopbackServer:
         self.retry_after_s = retry_after_s
         self.timeout_sleep_s = timeout_sleep_s
         self.embedding_dim = embedding_dim
+        self.reject_response_format = reject_response_format
         self.requests: list[LoopbackRequest] = []
         self.faults: Counter = Counter()
         self.max_in_flight = 0
@@ -239,6 +267,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 server._sleep(server.latency_s)
                 if fault is not None:
                     self._send_fault(fault, body, is_chat)
+                elif is_chat and server.reject_response_format and "response_format" in body:
+                    message = "Unrecognized request argument supplied: response_format"
+                    self._send_json(400, {"error": {"message": message, "type": "invalid_request_error",
+                                                    "param": "response_format"}})
                 elif is_chat:
                     self._send_json(200, server._chat_body(body, server.responder(body)))
                 else:

@@ -63,6 +63,7 @@ class GameSettings:
     executors_see_commitment: bool
     seed: int
     group_size: int | None = None  # executors per local coordinator; None or ≥ n_agents: the flat game
+    structured_commitment: bool = True  # ask every commitment call for prompts.COMMITMENT_SCHEMA (structured output)
 
     @classmethod
     def from_config(cls, cfg) -> GameSettings:
@@ -79,6 +80,7 @@ class GameSettings:
             executors_see_commitment=bne.executors_see_commitment,
             seed=cfg.seed,
             group_size=agents.get("group_size"),
+            structured_commitment=agents.get("structured_commitment", True),
         )
 
 
@@ -170,8 +172,7 @@ class EpisodeRunner:
                     residual = action_residual(previous.policy, outcome.policy)
                     if at_fixed_point(changed, residual, s.threshold):
                         stop_reason = FIXED_POINT
-                terms = reward_terms(outcome.extracted, outcome.next_obs.fields[:, 2], outcome.commitment.answer,
-                                     outcome.commitment_emb, problem.answer, problem.dataset)
+                terms = reward_terms(outcome.extracted, outcome.commitment.answer, problem.answer, problem.dataset)
                 last_of_step = stop_reason == FIXED_POINT or k == k_rounds - 1
                 records.append(self._record(outcome, len(records), step, changed, residual, terms,
                                             stop_reason if last_of_step else None))
@@ -294,8 +295,13 @@ class EpisodeRunner:
         self, problem: Problem, strategies: list[str], texts: list[str], extracted: list[str | None],
         step_k: tuple[int, int], round_index: int, accounting_id: str, calls: list[Call],
     ) -> tuple[Commitment, list[list[str | None]] | None]:
-        """The round's commitment: one coordinator over all answers (flat), or the group tree (hierarchical)."""
+        """The round's commitment: one coordinator over all answers (flat), or the group tree (hierarchical).
+
+        Every commitment call, at every level of the tree, asks for the commitment schema when
+        agents.structured_commitment is on.
+        """
         s = self.settings
+        schema = prompts.COMMITMENT_SCHEMA if s.structured_commitment else None
 
         def sampling(*parts: object) -> Sampling:
             return Sampling(s.coordinator_temperature, s.top_p, 0.0, s.max_tokens_commitment,
@@ -305,6 +311,7 @@ class EpisodeRunner:
             reply = await self._call(
                 prompts.commitment_messages(problem.question, strategies[0], texts), "coordinator", accounting_id,
                 sampling("commitment"), calls, role="commitment", round_index=round_index, agent=None,
+                json_schema=schema,
             )
             answer, justification, json_ok = prompts.parse_commitment(reply.text)
             if not json_ok:
@@ -313,7 +320,8 @@ class EpisodeRunner:
 
         async def coordinator(messages, role: str, level: int, node: int) -> Completion:
             return await self._call(messages, "coordinator", accounting_id, sampling(role, level, node), calls,
-                                    role=role, round_index=round_index, agent=None, group=node, level=level)
+                                    role=role, round_index=round_index, agent=None, group=node, level=level,
+                                    json_schema=schema)
 
         tree = await commit_tree(problem.question, problem.dataset, strategies, self.groups, texts, extracted,
                                  s.group_size, coordinator)
@@ -327,9 +335,10 @@ class EpisodeRunner:
     async def _call(
         self, messages, usage_role: str, accounting_id: str, sampling: Sampling, calls: list[Call],
         role: str, round_index: int, agent: int | None, group: int | None = None, level: int | None = None,
+        json_schema: dict | None = None,
     ) -> Completion:
         reply = await self.client.complete(
-            messages, sampling, role=usage_role, problem_id=accounting_id, sample_index=0
+            messages, sampling, role=usage_role, problem_id=accounting_id, sample_index=0, json_schema=json_schema
         )
         calls.append(Call(role, round_index, agent, messages, reply.text, reply.prompt_tokens,
                           reply.completion_tokens, reply.cached, group, level))

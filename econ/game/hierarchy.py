@@ -6,7 +6,9 @@ commits from at most max(g, 2) commitments of the level below, never from execut
 the last level has one node, the global commitment. Every prompt therefore holds ≤ max(g, 2)
 items of bounded length whatever N, and calls at one level run concurrently, so the critical path
 grows with log_g(N) while the coordinator calls grow as O(N/g).
-A reply without a JSON answer falls back to the majority of what that node read.
+Every call is a commitment call: the caller's `call` asks each for the commitment schema as structured
+output when agents.structured_commitment is on, and every reply is read with `prompts.parse_commitment`
+(a JSON decoder); a reply without a JSON answer falls back to the majority of what that node read.
 
 Design choices: each group's local coordinator also writes its own strategy (concurrently, one
 seed per group), so groups can approach a problem differently; executors in later rounds see

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from econ.data.answers import answers_match, extract_answer
+from econ.data.answers import answers_match, extract_answer, last_boxed
 from econ.llm.base import Message
 
 COORDINATOR_SYSTEM = (
@@ -25,6 +25,19 @@ EXECUTOR_SYSTEM = (
 
 _DECIDE_AS_JSON = ('Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
                   '"justification": "<one sentence>"}')
+# The JSON Schema of that reply, sent as structured output (agents.structured_commitment). The caps keep a
+# grammar-constrained reply inside agents.max_tokens_commitment (160) even when every character is a token
+# (SmolLM2 spends one per digit); only a reply of escapes (\n\n...) can still be cut. Measured on 40 real
+# SmolLM2 commitment prompts: uncapped 12/20 valid, answer <= 48 and justification <= 160 chars 37/40,
+# these caps 40/40.
+COMMITMENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "minLength": 1, "maxLength": 40},
+        "justification": {"type": "string", "maxLength": 80},
+    },
+    "required": ["answer", "justification"],
+}
 
 _FENCE_TAG = re.compile(r"<\s*(/?)\s*problem\s*>", re.IGNORECASE)
 
@@ -138,19 +151,61 @@ class Commitment:
     fallback: bool  # the answer came from the executors' majority, not the coordinator
 
 
-_JSON_OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
+# Raw control characters are allowed inside strings: grammar-constrained replies often hold newlines there.
+_DECODER = json.JSONDecoder(strict=False)
+# A JSON escape (kept) or a lone backslash (\sqrt, \pi, \(: LaTeX written with one backslash; doubled).
+_ESCAPE_OR_LONE_BACKSLASH = re.compile(r'\\(?:(["\\/bfnrt]|u[0-9a-fA-F]{4})|)')
+# One-backslash LaTeX that JSON reads as an escape: \frac is a form feed + "rac", \times a tab + "imes".
+# Not \n: a newline inside an answer is likelier a newline than \neq.
+_ESCAPED_COMMAND = re.compile(r"([\b\f\r\t])(?=[A-Za-z])")
+_ESCAPE_LETTER = {"\b": "b", "\f": "f", "\r": "r", "\t": "t"}
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every top-level JSON object in `text`, in order, decoded from each `{` outside the objects found so far.
+
+    A real decoder: braces inside strings (LaTeX), nested objects, code fences and prose around the
+    object do not confuse it.
+    """
+    objects, pos = [], text.find("{")
+    while pos != -1:
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            value, end = None, pos + 1
+        if isinstance(value, dict):
+            objects.append(value)
+        else:
+            end = pos + 1
+        pos = text.find("{", end)
+    return objects
+
+
+def _doubled_lone_backslashes(text: str) -> str:
+    return _ESCAPE_OR_LONE_BACKSLASH.sub(lambda m: m.group(0) if m.group(1) else "\\\\", text)
+
+
+def _answer_field(data: dict) -> str:
+    """The "answer" of a decoded object as text ("" when absent or not a scalar), its LaTeX commands restored."""
+    answer = data.get("answer")
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        return ""
+    return _ESCAPED_COMMAND.sub(lambda m: "\\" + _ESCAPE_LETTER[m.group(1)], str(answer)).strip()
 
 
 def parse_commitment(text: str) -> tuple[str | None, str, bool]:
-    """(answer, justification, json_ok) from a coordinator reply; the last JSON object with an answer wins."""
-    for candidate in reversed(_JSON_OBJECT.findall(text)):
-        try:
-            data = json.loads(candidate)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and str(data.get("answer", "")).strip():
-            answer = str(data["answer"]).strip()
-            return extract_answer(answer) or answer, str(data.get("justification", "")), True
+    """(answer, justification, json_ok) from a coordinator reply; the last JSON object with an answer wins.
+
+    The reply is decoded as written and, when that finds no object with a non-empty "answer", once
+    more with lone backslashes doubled (one-backslash LaTeX such as \\sqrt is not valid JSON). The
+    answer is kept as written, a \\boxed{} unwrapped: answers_match does the rest of the normalising.
+    """
+    for candidate in (text, _doubled_lone_backslashes(text)):
+        for data in reversed(_json_objects(candidate)):
+            answer = _answer_field(data)
+            if answer:
+                justification = data.get("justification")
+                return last_boxed(answer) or answer, justification if isinstance(justification, str) else "", True
     return None, "", False
 
 
@@ -179,3 +234,10 @@ def template_fingerprint() -> str:
         merge_commitment_messages("Q", [commitment]),
     ]
     return hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:8]
+
+
+def commitment_fingerprint(structured: bool) -> str:
+    """A short hash of the commitment schema when commitments are asked as structured output, else "plain"."""
+    if not structured:
+        return "plain"
+    return hashlib.sha256(json.dumps(COMMITMENT_SCHEMA, sort_keys=True).encode()).hexdigest()[:8]

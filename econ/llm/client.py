@@ -94,14 +94,16 @@ class LLMClient:
         """One completion for `messages`; raises LLMError when the call fails for good.
 
         `json_schema` asks the backend for structured output (see `LLMBackend`); it is part of the cache key.
+        Once the backend reports `json_schema_supported = False` (its server refused the schema and it fell
+        back to the plain request), the reply is the plain request's: it is cached under the plain key.
         """
         problem_id = str(problem_id)
         messages = [dict(m) for m in messages]
+        if json_schema is not None and not self._schemas_accepted():
+            json_schema = None  # the backend sends plain requests now: look up and store the plain request
         key = None
         if self.cache is not None:
-            salt = getattr(self.backend, "cache_salt", "")
-            key = cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt,
-                            json_schema)
+            key = self._key(messages, sampling, sample_index, json_schema)
             start = time.perf_counter()
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
@@ -109,12 +111,23 @@ class LLMClient:
                 return dataclasses.replace(hit, latency_s=time.perf_counter() - start)
         async with self._semaphore():
             completion = await self._call_with_retries(messages, sampling, role, problem_id, json_schema)
+        if key is not None and json_schema is not None and not self._schemas_accepted():
+            key = self._key(messages, sampling, sample_index, None)  # this call was refused the schema: a plain reply
         if key is not None:
             await asyncio.to_thread(self.cache.put, key, completion)
         self.usage.record_call(
             role, problem_id, completion.prompt_tokens, completion.completion_tokens, completion.latency_s
         )
         return completion
+
+    def _key(self, messages: list[Message], sampling: Sampling, sample_index: int,
+             json_schema: JsonSchema | None) -> str:
+        salt = getattr(self.backend, "cache_salt", "")
+        return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
+
+    def _schemas_accepted(self) -> bool:
+        """False once the backend's server has refused structured output (backends without the flag never do)."""
+        return getattr(self.backend, "json_schema_supported", True)
 
     async def _call_with_retries(
         self, messages: list[Message], sampling: Sampling, role: str, problem_id: str,

@@ -42,6 +42,14 @@ _HINTS = {
 _KEY_LIKE = re.compile(r"\b(sk|tgp|key)[-_][A-Za-z0-9_\-]{8,}")
 
 
+class RequestRejected(LLMError):
+    """A final HTTP status (400, 401, 404, 422, ...): the server refused the request as sent; `status` says how."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Fault(Exception):
     """A failed attempt worth retrying. `kind` is the usage counter it lands in."""
 
@@ -85,7 +93,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def status_fault(label: str, status: int, headers, body: str, key_env: str | None, secret: str | None):
-    """The `Fault` (retryable) or `LLMError` (final) for an HTTP error status."""
+    """The `Fault` (retryable) or `RequestRejected` (final) for an HTTP error status."""
     reason = _REASONS.get(status, "HTTP error")
     if status == 429:
         return Fault("429", f"{label}: 429 {reason}", parse_retry_after(headers.get("retry-after")))
@@ -95,7 +103,7 @@ def status_fault(label: str, status: int, headers, body: str, key_env: str | Non
     hint = hint.format(env=key_env or "the API key")
     detail = redact(body, secret)
     suffix = f" (server said: {detail})" if detail and status not in (401, 403) else ""
-    return LLMError(f"{label}: {status} {reason} — {hint}{suffix}")
+    return RequestRejected(f"{label}: {status} {reason} — {hint}{suffix}", status)
 
 
 def sdk_fault(exc: BaseException, sdk: ModuleType, label: str, key_env: str | None, secret: str | None):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from econ.errors import ConfigError, LLMError
-from econ.llm.base import Completion, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling
 from econ.llm.faults import check_text
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,12 @@ class LocalLlamaBackend:
         self.cache_salt = f"bytes={resolved.stat().st_size}|repeat_max={self.max_repeat_penalty}"
         self._warned_ctx = False
 
-    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion:
-        return await asyncio.to_thread(self._complete_sync, messages, sampling)
+    async def complete(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
+    ) -> Completion:
+        return await asyncio.to_thread(self._complete_sync, messages, sampling, json_schema)
 
-    def _complete_sync(self, messages: list[Message], sampling: Sampling) -> Completion:
+    def _complete_sync(self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None) -> Completion:
         llm, lock = _load(self.path, self.n_ctx, self.n_threads)
         with lock:
             start = time.perf_counter()
@@ -113,6 +115,8 @@ class LocalLlamaBackend:
                     max_tokens=int(sampling.max_tokens),
                     seed=sampling.seed,
                     repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, self.max_repeat_penalty),
+                    # a schema becomes a grammar: every sampled token keeps the reply valid JSON of that schema
+                    response_format=None if json_schema is None else {"type": "json_object", "schema": json_schema},
                 )
             except ValueError as exc:  # llama.cpp reports a too-long prompt this way
                 msg = " ".join(str(exc).split())[:160]

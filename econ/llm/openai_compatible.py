@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 from econ.errors import ConfigError
-from econ.llm.base import Completion, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling
 from econ.llm.faults import create_chat_completion, read_api_key
+from econ.llm.structured import StructuredOutput
 
 NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
 
@@ -26,6 +26,7 @@ class OpenAICompatibleBackend:
 
     The key is optional: when `api_key_env` is unset a placeholder is sent, which
     local servers ignore (a hosted API will then answer 401, reported as such).
+    A `json_schema` goes out as `response_format` until the server refuses it (see `StructuredOutput`).
     """
 
     backend = "openai_compatible"
@@ -64,8 +65,16 @@ class OpenAICompatibleBackend:
             timeout=float(timeout_s),
             max_retries=0,  # retries live in LLMClient only
         )
+        self._structured = StructuredOutput("openai_compatible")
 
-    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion:
+    @property
+    def json_schema_supported(self) -> bool:
+        """False once the server has refused `response_format`: requests with a schema then go out plain."""
+        return self._structured.supported
+
+    async def complete(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
+    ) -> Completion:
         kwargs = dict(
             model=self.model,
             messages=list(messages),
@@ -78,7 +87,11 @@ class OpenAICompatibleBackend:
             kwargs["frequency_penalty"] = penalty
         if sampling.seed is not None:
             kwargs["seed"] = int(sampling.seed)
-        return await create_chat_completion(self._client, self._sdk, "openai_compatible", self.api_key_env, self._key, **kwargs)
+        return await self._structured.complete(self._send, kwargs, json_schema)
+
+    async def _send(self, **kwargs) -> Completion:
+        return await create_chat_completion(self._client, self._sdk, "openai_compatible", self.api_key_env, self._key,
+                                            **kwargs)
 
     async def aclose(self) -> None:
         await self._client.close()

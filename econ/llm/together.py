@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-
 import httpx
 
 from econ.errors import ConfigError
-from econ.llm.base import Completion, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling
 from econ.llm.faults import create_chat_completion, read_api_key
+from econ.llm.structured import StructuredOutput
 
 
 def together_repetition_penalty(p: float, max_repetition_penalty: float = 1.3) -> float:
@@ -35,6 +35,8 @@ class TogetherBackend:
 
     The key comes from `api_key_env` at construction (missing → ConfigError). An
     `http_client` can be injected (tests pass one with `httpx.MockTransport`).
+    A `json_schema` goes out as Together's JSON mode (`response_format` of type json_schema) until
+    the model refuses it (see `StructuredOutput`).
     """
 
     backend = "together"
@@ -69,13 +71,21 @@ class TogetherBackend:
             max_retries=0,  # retries live in LLMClient only
             http_client=http_client,
         )
+        self._structured = StructuredOutput("together")
+
+    @property
+    def json_schema_supported(self) -> bool:
+        """False once the model has refused `response_format`: requests with a schema then go out plain."""
+        return self._structured.supported
 
     @property
     def base_url(self) -> str:
         """Where requests go (the SDK's default when model.base_url is null); probed at start-up."""
         return str(self._client.base_url)
 
-    async def complete(self, messages: list[Message], sampling: Sampling) -> Completion:
+    async def complete(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
+    ) -> Completion:
         kwargs = dict(
             model=self.model,
             messages=list(messages),
@@ -86,6 +96,9 @@ class TogetherBackend:
         )
         if sampling.seed is not None:
             kwargs["seed"] = int(sampling.seed)
+        return await self._structured.complete(self._send, kwargs, json_schema)
+
+    async def _send(self, **kwargs) -> Completion:
         return await create_chat_completion(self._client, self._sdk, "together", self.api_key_env, self._key, **kwargs)
 
     async def aclose(self) -> None:
