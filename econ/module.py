@@ -130,14 +130,16 @@ class ECONModule(L.LightningModule):
         """`updates_per_step` gradient steps, each on a batch of transitions sampled from the buffer.
 
         Every step moves the critic side and α; the policy head moves on every `policy_delay`-th
-        step only (its gradient is zeroed on the others). Reports the losses of the last step.
+        gradient step of the run, counted across updates (so a delay above updates_per_step still
+        steps the policy), and its gradient is zeroed on the others. Reports the losses of the last step.
         """
         self.nets.train()
         transitions = [t for episode in self.buffer for t in episode]
         size = min(self.learner_cfg["batch_size"], len(transitions))
         optimisers = self.optimizers()
         policy_optimiser = optimisers[GROUPS.index("policy")]
-        for step in range(1, self.learner_cfg["updates_per_step"] + 1):
+        per_update = self.learner_cfg["updates_per_step"]
+        for step in range(self.updates_done * per_update + 1, (self.updates_done + 1) * per_update + 1):
             batch = collate(self.sampler.sample(transitions, size))
             losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
                                  self.learner_cfg["gamma"], self.lambdas)

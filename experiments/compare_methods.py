@@ -31,7 +31,8 @@ from econ.runlog import read_jsonl  # noqa: E402
 from econ.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
 from experiments import token_scaling  # noqa: E402
 
-ECON = ("econ_no_bne", "econ")
+ECON = ("econ_no_bne", "econ", "econ_fixed_action")
+LEARNED = ("econ_no_bne", "econ")  # played by the policy; econ_fixed_action plays agents.fixed_action
 BASELINES = ("single", "self_consistency", "mad")
 MATCHED = ("self_consistency", "mad")  # the methods an equal budget applies to
 SCALING_N = list(range(2, 17))
@@ -112,8 +113,8 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
         results = run_entry("econ.train", [*logger, "learner.max_episodes=0",
                                            f"eval_methods=[{','.join(wanted)}]", *shared], runs / "econ_untrained")
         return {method: results for method in wanted}
-    ckpt = path_override("ckpt_path", args.ckpt.resolve())
-    return {method: run_entry("econ.evaluate", [f"method={method}", ckpt, *shared],
+    ckpt = [path_override("ckpt_path", args.ckpt.resolve())]
+    return {method: run_entry("econ.evaluate", [f"method={method}", *(ckpt if method in LEARNED else []), *shared],
                               runs / method) for method in wanted}
 
 
@@ -166,7 +167,7 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
 
 def _label(method: str, results: dict, untrained: bool) -> str:
     """ECON rows say which policy played: untrained, or trained for how many episodes."""
-    if method not in ECON:
+    if method not in LEARNED:
         return method
     if untrained:
         return f"{method} (untrained policy)"
@@ -178,8 +179,9 @@ def _budget_text(method: str, results: dict, config: dict) -> str:
     agents = config.get("agents", {}).get("n_agents")
     if method == "econ_no_bne":
         return f"N={agents}, 1 round"
-    if method == "econ":
-        return f"N={agents}, K<={config.get('bne', {}).get('max_iterations_infer')} rounds"
+    if method in ("econ", "econ_fixed_action"):
+        rounds = f"N={agents}, K<={config.get('bne', {}).get('max_iterations_infer')} rounds"
+        return rounds if method == "econ" else f"{rounds}, one fixed action"
     baseline = results.get("baseline") or {}
     if baseline.get("budget"):
         return f"matched: {baseline['budget']['matched_per_problem']}"

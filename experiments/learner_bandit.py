@@ -7,7 +7,8 @@ the best policy lowers T. The real runner, learner and Lightning loop play it (s
 econ/devtools/bandit.py) with the default config unless overridden. Per seed it prints the mean
 round-0 μ_T on 40 held-out problems before and after training, the mean played u_T per BNE round
 over the first and last 100 episodes, and the wall time of an update; then how many seeds moved
-the policy the right way.
+the policy the right way (μ_T by more than 0.1, and the played u_T in every round). `--control`
+plays the game where correctness rises with T instead.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=700, help="one pass over SVAMP train is 700")
+    parser.add_argument("--control", action="store_true",
+                        help="play the control game, where correctness rises with T: the policy must raise it")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config, e.g. learner.lr=3e-4")
     args = parser.parse_args()
     torch.set_num_threads(1)  # what learner.torch_threads sets in a run
@@ -36,17 +39,18 @@ def main() -> None:
     print(f"{'seed':>4}  {'mu_T before':>11}  {'mu_T after':>10}  played u_T per round (first -> last 100 ep.)"
           f"  {'s/update':>8}")
     for seed in range(args.seeds):
-        outcome = train_bandit(seed, args.episodes, tuple(args.overrides))
+        outcome = train_bandit(seed, args.episodes, tuple(args.overrides), slope=-0.6 if args.control else 0.6)
         module = outcome.module
         start = time.perf_counter()
         module.update()  # one more update, timed alone
         per_update = time.perf_counter() - start
-        moved = outcome.probe_after < outcome.probe_before
+        moved = outcome.moved(+1 if args.control else -1)  # the test's criterion
         right += moved
         played = ", ".join(f"{a:.3f}->{b:.3f}" for a, b in zip(outcome.played_first, outcome.played_last))
         print(f"{seed:>4}  {outcome.probe_before:>11.3f}  {outcome.probe_after:>10.3f}  {played:<44}"
               f"  {per_update:>8.3f}", flush=True)
-    print(f"the policy lowered T in {right} of {args.seeds} seeds")
+    wanted = "raised" if args.control else "lowered"
+    print(f"the policy {wanted} T (mu_T by > 0.1 and the played u_T in every round) in {right} of {args.seeds} seeds")
 
 
 if __name__ == "__main__":

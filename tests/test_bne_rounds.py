@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -74,7 +75,7 @@ async def test_a_changed_commitment_never_counts_as_converged(loopback_factory):
     result, _ = await play(loopback_factory(responder=ScriptedTeam(["51", "101"])), fixed_policy())
     assert [r.commitment for r in result.rounds] == ["51", "101", "51"]
     assert [r.commitment_changed for r in result.rounds] == [None, True, True]
-    assert [r.residual for r in result.rounds] == [None, 0.0, 0.0]
+    assert [r.residual for r in result.rounds] == [0.0, 0.0, 0.0]
     assert result.stop_reason == MAX_ROUNDS and not result.converged
 
 
@@ -96,12 +97,24 @@ async def test_moving_actions_are_no_fixed_point_even_when_the_commitment_holds(
 
 
 async def test_the_residual_compares_policy_means_not_exploration_noise(loopback_factory):
-    # identical texts every round: rounds 1 and 2 observe the same thing, so their means are equal
+    # identical texts every round: after round 1 the next round would observe what round 1 did
     result, transitions = await play(loopback_factory(responder=ScriptedTeam(["7"])), belief_policy(sigma=0.5),
                                      threshold=1e-6)
-    assert result.rounds[2].residual == 0.0 and result.stop_reason == FIXED_POINT
+    assert result.rounds[1].residual == 0.0 and result.stop_reason == FIXED_POINT and result.rounds_used == 2
+    assert result.rounds[0].residual > 1e-6  # round 0 saw no answers yet, round 1 did
     played = [t.action for t in transitions]
-    assert not torch.equal(played[1], played[2])  # what was played did carry the noise
+    assert not torch.equal(played[0], played[1])  # what was played did carry the noise
+
+
+async def test_a_missing_commitment_is_never_a_fixed_point(loopback_factory):
+    def no_answers(request: dict) -> str:
+        asks_json = "JSON" in request["messages"][-1]["content"]
+        executor = request["messages"][0]["content"] == prompts.EXECUTOR_SYSTEM
+        return "I cannot tell." if asks_json or executor else "Add the quantities."
+
+    result, _ = await play(loopback_factory(responder=no_answers), fixed_policy())
+    assert all(r.commitment is None for r in result.rounds)  # no JSON answer, no executor answer to vote on
+    assert result.stop_reason == MAX_ROUNDS and result.rounds_used == 3
 
 
 async def test_converged_describes_the_last_decision_step_only(loopback_factory):
@@ -110,7 +123,7 @@ async def test_converged_describes_the_last_decision_step_only(loopback_factory)
     result, transitions = await play(loopback_factory(responder=team), fixed_policy(), max_rounds=2)
     assert [r.step for r in result.rounds] == [0, 0, 1, 1, 1]
     assert [r.stop_reason for r in result.rounds] == [None, FIXED_POINT, None, None, MAX_ROUNDS]
-    assert result.rounds[2].residual is None and result.rounds[2].commitment_changed is None  # reset per step
+    assert result.rounds[2].commitment_changed is None  # the test starts afresh in every decision step
     assert result.stop_reason == MAX_ROUNDS and not result.converged
     # a round is scored alone; only the last round of a decision step that is not the last bootstraps
     assert [float(t.done) for t in transitions] == [1.0, 0.0, 1.0, 1.0, 1.0]
@@ -172,3 +185,51 @@ async def test_an_update_from_a_real_episode_trains_every_observation_field(loop
     assert kinds.shape[0] == len(TEXT_FIELDS) + 1
     assert (kinds.abs().sum(dim=1) > 0).all()
     assert nets.belief.flag_proj.weight.grad.abs().sum() > 0
+
+
+class RewordingTeam:
+    """Executors say 51 in new words every round; the coordinator commits to `commitments` in turn."""
+
+    WORDINGS = ["We add 20 and 31 to get 51.", "Twenty plus thirty-one is 51.", "The total is 20 + 31 = 51.",
+                "Combining both amounts gives 51.", "Summing the two numbers: 51.", "So altogether there are 51."]
+
+    def __init__(self, commitments: list[str]):
+        self.commitments = itertools.cycle(commitments)
+        self.count = itertools.count()
+        self.lock = threading.Lock()
+
+    def __call__(self, request: dict) -> str:
+        with self.lock:
+            k = next(self.count)
+            if "JSON" in request["messages"][-1]["content"]:
+                return json.dumps({"answer": next(self.commitments), "justification": "the solvers' sum"})
+        if request["messages"][0]["content"] != prompts.EXECUTOR_SYSTEM:
+            return "Add the two amounts."
+        return f"{self.WORDINGS[k % len(self.WORDINGS)]} \\boxed{{51}}"
+
+
+async def test_at_the_shipped_threshold_rewording_is_a_fixed_point_and_a_flip_moves_the_policy_more(
+    loopback_factory,
+):
+    from econ.devtools.runs import compose_config
+    from econ.embed.local import LocalEmbedder
+    from econ.nn.belief import BeliefNetwork
+
+    cfg = compose_config([f"agents.n_agents={N}"], name="train")  # default sizes and bne.threshold
+    embedder = LocalEmbedder()
+    game = dataclasses.replace(settings(), threshold=cfg.bne.threshold)
+
+    async def play_team(team):
+        torch.manual_seed(0)
+        policy = BeliefPolicy(BeliefNetwork.untrained(cfg.agents, N, embedder.dim))
+        client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=loopback_factory(responder=team).base_url))
+        try:
+            return (await EpisodeRunner(client, embedder, game).play(PROBLEM, "econ", 3, policy))[0]
+        finally:
+            await client.aclose()
+
+    reworded = await play_team(RewordingTeam(["51"]))
+    flipped = await play_team(RewordingTeam(["51", "101"]))
+    assert reworded.stop_reason == FIXED_POINT and reworded.rounds_used == 2  # the untrained policy, early
+    assert flipped.stop_reason == MAX_ROUNDS and flipped.rounds_used == 3
+    assert flipped.rounds[1].residual > reworded.rounds[1].residual  # the changed commitment moves μ more

@@ -184,7 +184,8 @@ def test_one_command_runs_every_method_on_the_same_problems_at_equal_calls(loopb
     assert {p.name for p in out.iterdir()} >= {"compare.md", "compare.csv", "accuracy_vs_tokens.png", "runs"}
     with (out / "compare.csv").open() as handle:
         rows = {row["method"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"econ_no_bne", "econ", "single", "self_consistency", "mad"}
+    assert set(rows) == {"econ_no_bne", "econ", "econ_fixed_action", "single", "self_consistency", "mad"}
+    assert float(rows["econ_fixed_action"]["T_mean"]) == pytest.approx(0.7) == float(rows["econ_fixed_action"]["T_max"])
     econ_calls = float(rows["econ"]["llm_calls_per_problem"])
     assert float(rows["self_consistency"]["llm_calls_per_problem"]) == nearest_whole(econ_calls)
     assert abs(float(rows["mad"]["llm_calls_per_problem"]) - econ_calls) <= 1  # N=2 debaters: nearest even count

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from econ.devtools.loopback import weak_model_responder
 from econ.errors import LLMError
 from econ.game import prompts
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
 from econ.llm.local import LocalLlamaBackend
 from econ.llm.openai_compatible import OpenAICompatibleBackend
@@ -179,14 +181,25 @@ async def test_embedded_model_without_the_schema_writes_no_json_to_the_same_requ
 
 # ---- the game: every commitment call sends the schema, and only those --------------------------
 
-def runner(server, n_agents: int = 3, **settings) -> EpisodeRunner:
+@dataclass
+class PolicyRunner:
+    """The game and an untrained belief policy to play it with."""
+
+    runner: EpisodeRunner
+    policy: BeliefPolicy
+
+    async def play(self, problem, method: str, k_rounds: int):
+        return await self.runner.play(problem, method, k_rounds, self.policy)
+
+
+def runner(server, n_agents: int = 3, **settings) -> PolicyRunner:
     game = GameSettings(n_agents=n_agents, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
                         max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
                         executors_see_commitment=True, seed=0, **settings)
     torch.manual_seed(0)
     belief = BeliefNetwork(n_agents, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     client = LLMClient(backend_for(server), max_concurrency=16)
-    return EpisodeRunner(client, HashEmbedder(), belief, game)
+    return PolicyRunner(EpisodeRunner(client, HashEmbedder(), game), BeliefPolicy(belief))
 
 
 

@@ -84,7 +84,7 @@ def test_round0_actions_depend_on_the_problem(trained_run):
     run_dir, _ = trained_run
     evals = [r for r in read_jsonl(run_dir / "traces.jsonl") if r["kind"] == "eval" and r["method"] == "econ"]
     first_actions = {r["problem_id"]: r["rounds"][0]["actions"][0][0] for r in evals}
-    assert len(first_actions) == 2 and len(set(first_actions.values())) == 2
+    assert len(first_actions) == 2 and abs(max(first_actions.values()) - min(first_actions.values())) >= 0.02
 
 
 def test_evaluate_loads_checkpoint_and_rerun_costs_no_calls(trained_run, tmp_path):

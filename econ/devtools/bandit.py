@@ -5,7 +5,8 @@ learner settings the config gives (the defaults, unless overridden); only the LL
 embedder are replaced. An executor sampled at temperature T answers the gold answer with
 probability p_max − slope·u_T, u_T = (T − T_min)/(T_max − T_min) its normalised temperature,
 otherwise a wrong number; the coordinator writes no JSON, so the commitment is the executors'
-majority. The best policy plays u_T = 0 in every round.
+majority. With the default slope the best policy plays u_T = 0 in every round; a negative slope
+(correctness rising with T) is the control: the same learner must then raise T.
 """
 
 from __future__ import annotations
@@ -91,10 +92,18 @@ class BanditOutcome:
     played_last: list[float]  # ... and over the last `window` episodes
     module: Any  # the trained ECONModule
 
+    def moved(self, direction: int, margin: float = 0.1) -> bool:
+        """Did training move μ_T by more than `margin` in `direction` (−1: down), and the played u_T in every round?"""
+        probe = direction * (self.probe_after - self.probe_before) > margin
+        return probe and all(direction * (last - first) > 0 for first, last in zip(self.played_first, self.played_last))
+
 
 def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = (), window: int = 100,
-                 probes: int = 40) -> BanditOutcome:
-    """Train ECON on the synthetic game for `episodes` episodes with the given config overrides."""
+                 probes: int = 40, slope: float = 0.6) -> BanditOutcome:
+    """Train ECON on the synthetic game for `episodes` episodes with the given config overrides.
+
+    P(right) = 0.9 − slope·u_T; a negative slope uses 0.3 − slope·u_T, so it stays in [0.3, 0.9].
+    """
     from econ.module import ECONModule
     from econ.pipeline import learner_hparams
 
@@ -103,7 +112,7 @@ def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = ()
     torch.manual_seed(seed)
     embedder = HashEmbedder()
     module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
-    backend = TemperatureBandit(tuple(agents.temperature_bounds))
+    backend = TemperatureBandit(tuple(agents.temperature_bounds), 0.9 if slope >= 0 else 0.3, slope)
     client = LLMClient(backend, cache=None, max_concurrency=agents.n_agents, max_retries=0)
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
     problems = [Problem(f"synthetic:{seed}:{i}", f"Synthetic problem {i} of seed {seed}.", GOLD, "svamp")

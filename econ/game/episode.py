@@ -8,12 +8,19 @@ tree of coordinators; executors see their group's strategy and the global commit
 prompt grows with N.
 
 What "BNE" means here, exactly: the rounds iterate the map (observation → belief → action →
-answers → commitment → next observation) and stop at a fixed point of the team's play, when
-round k's committed answer equals round k−1's AND max_i |μ_i^k − μ_i^{k−1}| < bne.threshold
-(policy means in normalised units, never exploration noise). Both are needed: actions that stop
-moving while the answers flip are no equilibrium, and a commitment that holds while the policy
-still moves is not a fixed point of the policy. How far each agent is from a best response is
-measured, not assumed: ε_i = max_u Q_i(b_i, u) − Q_i(b_i, μ_i(b_i)) from its own critic, every round.
+answers → commitment → next observation) and stop after round k ≥ 1 at a fixed point of the
+team's play: round k committed the same answer as round k−1, AND the policy would not move if
+another round were played, max_i |μ_i(o_{k+1}) − μ_i(o_k)| < bne.threshold (policy means in
+normalised units, never exploration noise). Both are needed: actions that stop moving while
+the answers flip are no equilibrium, and a commitment that holds while the policy still moves
+is not a fixed point of the policy. A round without a committed answer is never one. How far each
+agent is from a best response is measured, not assumed: ε_i = max_u Q_i(b_i, u) − Q_i(b_i, μ_i(b_i))
+from its own critic, every round.
+
+Training scores each round by its own answers and commitment (y = r): the learner does not credit
+round k's actions with round k+1's outcome; rounds are coupled in play, through the commitment
+every executor observes next, not in the targets. Only a decision step's last round bootstraps
+into the next decision step (bne.max_rounds > 1).
 """
 
 from __future__ import annotations
@@ -105,15 +112,15 @@ class RoundOutcome:
 
 
 def commitment_changed(previous: str | None, current: str | None, dataset: str) -> bool:
-    """Did the committed answer change between two rounds? Two missing answers are no change."""
-    if previous is None and current is None:
-        return False
-    return not answers_match(current, previous, dataset)
+    """Did the committed answer change between two rounds? A missing answer always counts as a change."""
+    if previous is None or current is None:
+        return True
+    return " ".join(previous.split()) != " ".join(current.split()) and not answers_match(current, previous, dataset)
 
 
-def action_residual(previous: PolicyStep, current: PolicyStep) -> float:
-    """max_i |μ_i^k − μ_i^{k−1}| over executors and both action dimensions, in normalised units."""
-    return float((current.mean - previous.mean).abs().max())
+def action_residual(current: Tensor, following: Tensor) -> float:
+    """max_i |μ_i(o_{k+1}) − μ_i(o_k)| over executors and both action dimensions, in normalised units."""
+    return float((following - current).abs().max())
 
 
 def at_fixed_point(changed: bool, residual: float, threshold: float) -> bool:
@@ -166,10 +173,10 @@ class EpisodeRunner:
             for k in range(k_rounds):
                 outcome = await self._round(problem, strategies, obs, last, policy, (step, k), len(records),
                                             accounting_id, calls)
-                changed = residual = None
+                residual = action_residual(outcome.policy.mean, policy.mean(outcome.next_obs))
+                changed = None
                 if previous is not None:
                     changed = commitment_changed(previous.commitment.answer, outcome.commitment.answer, problem.dataset)
-                    residual = action_residual(previous.policy, outcome.policy)
                     if at_fixed_point(changed, residual, s.threshold):
                         stop_reason = FIXED_POINT
                 terms = reward_terms(outcome.extracted, outcome.commitment.answer, problem.answer, problem.dataset)
@@ -252,7 +259,7 @@ class EpisodeRunner:
         return RoundOutcome(obs, acted, texts, extracted, commitment, commitment_emb, next_obs, levels)
 
     def _record(
-        self, outcome: RoundOutcome, round_index: int, step: int, changed: bool | None, residual: float | None,
+        self, outcome: RoundOutcome, round_index: int, step: int, changed: bool | None, residual: float,
         terms: Tensor, stop_reason: str | None,
     ) -> RoundRecord:
         return RoundRecord(

@@ -28,12 +28,20 @@ class ActionPolicy(Protocol):
 
     def act(self, obs: Observation) -> PolicyStep: ...
 
+    def mean(self, obs: Observation) -> Tensor:
+        """(N, 2) normalised policy means for obs, without exploration (what the next round would aim for)."""
+        ...
+
 
 class BeliefPolicy:
     """e_i = scale(μ_i(b_i)) from the belief network, plus Gaussian exploration while training (sigma > 0)."""
 
     def __init__(self, belief: BeliefNetwork, sigma: float = 0.0, generator: torch.Generator | None = None):
         self.belief, self.sigma, self.generator = belief, sigma, generator
+
+    @torch.no_grad()
+    def mean(self, obs: Observation) -> Tensor:
+        return self.belief.action_mean(self.belief(obs.fields[None], obs.flags[None]))[0]
 
     @torch.no_grad()
     def act(self, obs: Observation) -> PolicyStep:
@@ -58,9 +66,14 @@ class FixedActionPolicy:
 
     def __init__(self, temperature: float, penalty: float, n_agents: int,
                  t_bounds: tuple[float, float], p_bounds: tuple[float, float]):
-        self.actions = torch.tensor([[float(temperature), float(penalty)]]).expand(n_agents, 2)
-        low = torch.tensor([t_bounds[0], p_bounds[0]])
-        self.normalised = (self.actions - low) / (torch.tensor([t_bounds[1], p_bounds[1]]) - low)
+        # float64, so the sampling sent is exactly the configured value (0.7, not 0.699999988)
+        self.actions = torch.tensor([[float(temperature), float(penalty)]], dtype=torch.float64).expand(n_agents, 2)
+        low = torch.tensor([t_bounds[0], p_bounds[0]], dtype=torch.float64)
+        high = torch.tensor([t_bounds[1], p_bounds[1]], dtype=torch.float64)
+        self.normalised = ((self.actions - low) / (high - low)).float()
+
+    def mean(self, obs: Observation) -> Tensor:
+        return self.normalised
 
     def act(self, obs: Observation) -> PolicyStep:
         return PolicyStep(self.normalised, self.normalised, self.actions, [], None)

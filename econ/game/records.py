@@ -33,7 +33,7 @@ class RoundRecord:
     commitment: str | None
     commitment_json_ok: bool
     commitment_fallback: bool
-    residual: float | None  # max_i |μ_i^k − μ_i^{k−1}|, policy means in normalised units; None in a step's round 0
+    residual: float | None  # max_i |μ_i(next round's obs) − μ_i(this round's obs)|, normalised policy means
     groups: list[int] | None = None  # hierarchical: the group of each executor; None in the flat game
     commitment_levels: list[list[str | None]] | None = None  # hierarchical: answers per tree level, local first
     step: int = 0  # the decision step this round belongs to

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from econ.hierarchy import effective_group_size
-from econ.nn.belief import BeliefNetwork, explore
+from econ.nn.belief import BeliefNetwork
 from econ.nn.encoder import BeliefEncoder
 from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer
 from econ.nn.mixer import Mixer
@@ -106,17 +106,6 @@ class Networks(nn.Module):
                 frozen.lerp_(online, tau)
             else:
                 frozen.copy_(online)
-
-    @torch.no_grad()
-    def act(
-        self, obs: Tensor, flags: Tensor, sigma: float = 0.0, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Beliefs and normalised actions for play: obs (B, N, F, E), flags -> u (B, N, 2), b (B, N, belief_dim).
-
-        sigma > 0 adds exploration noise (training only); scale with belief.scale_action(u).
-        """
-        belief = self.belief(obs, flags)
-        return explore(self.belief.action_mean(belief), sigma, generator), belief
 
 
 @dataclass(frozen=True)

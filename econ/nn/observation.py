@@ -8,8 +8,9 @@ Fields (each an embedding of dimension E; all-zero = absent, masked in the netwo
     own_final_answer  "The answer is X." for its previous extracted answer (absent in round 0 or unparsable)
     commitment        "The answer is X." for the previous commitment     (absent in round 0)
 
-The answer fields embed the decision alone, not its wording: a reworded answer or
-justification leaves them unchanged, a changed answer changes them.
+own_final_answer and commitment embed the decision alone, not its wording: a reworded answer
+or justification leaves them unchanged, a changed answer changes them. own_answer is the full
+text, so rewording moves it.
 
 Flags (0/1, all zero in round 0): answered (a previous answer exists), parsed (an answer could
 be extracted from it), agrees (it equals the previous commitment).

@@ -76,7 +76,7 @@ SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {  # page column -> aliases, in th
     "n": ("n",),
     "accuracy": ("accuracy",),
     "accuracy_ci95": ("accuracy_ci95",),
-    "paired": ("paired", "paired_vs_econ", "paired_difference"),
+    "paired": ("vs_econ", "paired", "paired_vs_econ", "paired_difference"),
     "parse_rate": ("parse_rate",),
     "commitment_json_rate": ("commitment_json_rate",),
     "commitment_fallback_rate": ("commitment_fallback_rate",),
@@ -94,6 +94,9 @@ SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {  # page column -> aliases, in th
     "wall_s": ("wall_s",),
     "cost_usd": ("cost_usd", "cost"),
 }
+
+# summary fields the page knows and does not show (a fingerprint for resume, a total the table has per problem)
+SUMMARY_HIDDEN = ("policy", "llm_calls")
 
 # ---- metrics.csv: long rows; the prefixes the training plots show
 METRICS_COLUMNS = ("step", "metric", "value")

@@ -119,7 +119,7 @@ def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any]
         "label": F.pick(row, F.COMPARE_LABEL, name),
         "budget": F.pick(row, F.COMPARE_BUDGET),
         "columns": {column: F.pick(summary, aliases) for column, aliases in F.SUMMARY_COLUMNS.items()},
-        "other": {k: v for k, v in summary.items() if k not in _SUMMARY_ALIASES and k != "llm_calls"},
+        "other": {k: v for k, v in summary.items() if k not in _SUMMARY_ALIASES and k not in F.SUMMARY_HIDDEN},
         "from_traces": from_traces,
         "paired": None,
     }

@@ -46,6 +46,11 @@ function voted(m) {
 
 function pairedText(m) {
   const own = m.columns.paired;
+  if (own && typeof own.difference === "number" && Array.isArray(own.ci95)) {
+    // results.json's vs_econ: paired accuracy difference with its bootstrap interval and McNemar p
+    const pp = x => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
+    return `${pp(own.difference)} pp [${pp(own.ci95[0])}, ${pp(own.ci95[1])}], p=${Number(own.mcnemar_p).toPrecision(2)}`;
+  }
   if (own !== null && own !== undefined) return any(own);
   if (!m.paired) return "–";
   return `+${m.paired.wins} −${m.paired.losses} of ${m.paired.n}`;
