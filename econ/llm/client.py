@@ -63,7 +63,9 @@ class LLMClient:
             raise ConfigError("llm.retry_initial_wait_s and llm.retry_max_wait_s must be >= 0")
         self.backend = backend
         self.cache = cache
-        self.max_concurrency = int(max_concurrency)
+        # an in-process backend that decodes several calls together says how many it takes at once
+        # (`max_in_flight`); a cap below that would only queue them, so it is raised to it
+        self.max_concurrency = max(int(max_concurrency), int(getattr(backend, "max_in_flight", 0) or 0))
         self.max_retries = int(max_retries)
         self.retry_max_wait_s = float(retry_max_wait_s)
         self.retry_initial_wait_s = float(retry_initial_wait_s)
