@@ -15,9 +15,11 @@ from econ.pipeline import (
     ECON_METHODS, build_baseline, evaluate_baseline, evaluate_econ, learner_hparams, load_checkpoint, start,
     write_results,
 )
+from econ.terminal import quiet_terminal
 
 log = logging.getLogger(__name__)
 register_resolvers()
+quiet_terminal()
 
 
 def load_module(cfg: DictConfig, checkpoint: dict, obs_dim: int) -> ECONModule:

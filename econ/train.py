@@ -19,10 +19,12 @@ from econ.loggers import build_loggers, finish_wandb, log_results
 from econ.module import ECONModule
 from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
 from econ.sweep import quiet_launcher_schema_warning, run_job
+from econ.terminal import quiet_terminal
 
 log = logging.getLogger(__name__)
 register_resolvers()
 quiet_launcher_schema_warning()
+quiet_terminal()
 
 
 def train(cfg: DictConfig) -> dict:
