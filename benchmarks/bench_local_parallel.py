@@ -43,8 +43,11 @@ def main() -> None:
     def round_of(backend, messages, n: int, salt: int):
         samplings = [Sampling(0.3 + (0.4 * i) % 1.6, 0.9, (0.2 * i) % 1.0, args.max_tokens, 1000 * salt + i)
                      for i in range(n)]
+        async def together():
+            return await asyncio.gather(*(backend.complete(messages, s) for s in samplings))
+
         start = time.perf_counter()
-        replies = loop.run_until_complete(asyncio.gather(*(backend.complete(messages, s) for s in samplings)))
+        replies = loop.run_until_complete(together())
         return time.perf_counter() - start, sum(r.completion_tokens for r in replies), [r.text for r in replies]
 
     warm = prompts.executor_messages("What is 2 + 3?", "Add.")
