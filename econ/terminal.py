@@ -22,7 +22,9 @@ import warnings
 # Loggers whose INFO lines are chatter, not progress: kept at WARNING.
 CHATTY_LOGGERS = (
     "httpx",
+    "httpx2",  # the openai SDK's own copy of httpx logs under this name
     "httpcore",
+    "httpcore2",
     "lightning.pytorch.utilities.rank_zero",  # tips, "GPU available: False ..."
     "lightning.fabric.utilities.rank_zero",
     "lightning.pytorch.callbacks.model_summary",
