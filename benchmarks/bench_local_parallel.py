@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_local_parallel                      # N = 1, 3, 8; 128 new tokens; 3 problems
     python -m benchmarks.bench_local_parallel --sizes 3 --max-tokens 64
+    python -m benchmarks.bench_local_parallel --threads 1                  # the parallel path on one thread
 
 "serial" is the path every call took before: `model.n_parallel=1`, one `create_chat_completion` at a
 time, 1 thread (conf/model/local.yaml before). "parallel" is the default: `n_parallel` and
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 3, 8])
     parser.add_argument("--problems", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=None, help="parallel path's n_threads (default: detected)")
     args = parser.parse_args()
 
     from econ.game import prompts
@@ -36,7 +38,7 @@ def main() -> None:
     load_start = machine_note()
     paths = {
         "serial (n_parallel=1, n_threads=1)": LocalLlamaBackend(n_parallel=1, n_threads=1),
-        "parallel (defaults)": LocalLlamaBackend(),
+        "parallel (defaults)": LocalLlamaBackend(n_threads=args.threads),
     }
     loop = asyncio.new_event_loop()
 
