@@ -50,6 +50,14 @@ async def test_each_reply_in_a_batch_is_what_its_request_gets_alone_on_a_fresh_m
     assert len(set(together[:3])) == 3  # the three executors really sampled differently
 
 
+async def test_the_thread_count_changes_no_reply(backend):
+    """Two threads (a step with one sequence runs on one, steps with more on two) give one thread's replies."""
+    two = LocalLlamaBackend(n_ctx=512, n_threads=2, n_parallel=4)
+    assert await _batch(two) == await _batch(backend)
+    alone = [(await two.complete(m, s, json_schema=j)).text for m, s, j in BATCH[:2]]
+    assert alone == (await _batch(backend))[:2]
+
+
 async def test_same_seeds_and_same_concurrent_batch_give_the_same_text_every_run(backend):
     first = await _batch(backend)
     again = await _batch(backend)

@@ -105,6 +105,7 @@ class BatchEngine:
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as `Llama(flash_attn=False)`
         params.no_perf = True
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self._threads_now = self.n_threads
         self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._batch = llama_cpp.llama_batch_init(params.n_batch, 0, 1)
         self._vocab = llm._model.vocab
@@ -248,7 +249,7 @@ class BatchEngine:
         for i, slot in enumerate(slots):
             self._put(i, slot.next_token, len(slot.prompt) + len(slot.out) - 1, slot.seq_id, True)
         batch.n_tokens = len(slots)
-        self._decode()
+        self._decode(threads=1 if len(slots) == 1 else self.n_threads)
         for i, slot in enumerate(slots):
             slot.next_token = None
             self._accept(slot, slot.sampler.sample(self._ctx, i))
@@ -276,7 +277,12 @@ class BatchEngine:
         batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
         batch.seq_id[i][0] = seq_id
 
-    def _decode(self) -> None:
+    def _decode(self, threads: int | None = None) -> None:
+        """One llama_decode on `threads` threads (default `n_threads`); the count changes no number."""
+        threads = self.n_threads if threads is None else threads
+        if threads != self._threads_now:
+            self._lib.llama_set_n_threads(self._ctx.ctx, threads, threads)
+            self._threads_now = threads
         rc = self._lib.llama_decode(self._ctx.ctx, self._batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode failed (code {rc}); the KV cache is full or the batch is invalid")
