@@ -231,8 +231,12 @@ def test_comparison_puts_each_problem_side_by_side_in_the_tables_order(runs):
     mad = next(m for m in data["methods"] if m["name"] == "mad")
     econ_right = {item["id"] for item in data["eval"]["items"] if item["eps"]["econ"]["correct"]}
     mad_right = {item["id"] for item in data["eval"]["items"] if item["eps"]["mad"]["correct"]}
-    assert mad["paired"] == {"reference": "econ", "n": 4, "wins": len(mad_right - econ_right),
-                             "losses": len(econ_right - mad_right)}
+    # the same paired statistics as results.json's vs_econ (bootstrap interval, McNemar p), not bare counts
+    paired = mad["paired"]
+    assert paired["reference"] == "econ" and paired["n"] == 4
+    assert paired["a_only"] == len(mad_right - econ_right) and paired["b_only"] == len(econ_right - mad_right)
+    assert paired["difference"] == pytest.approx((len(mad_right) - len(econ_right)) / 4)
+    assert paired["ci95"][0] <= paired["difference"] <= paired["ci95"][1] and 0 <= paired["mcnemar_p"] <= 1
     assert mad["label"] == "mad" and mad["budget"]
 
 

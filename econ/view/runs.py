@@ -4,7 +4,8 @@
      "runs": [{"name", "path", "dataset", "model", "split", "n_agents", "baseline", "alpha",
                "train_episodes", "usage", "config_text"}],
      "methods": [{"name", "run", "label", "budget", "columns": {...}, "other": {...}, "from_traces",
-                  "paired": {"reference", "n", "wins", "losses"}|None}],
+                  "paired": {"reference", "n", "difference", "ci95", "a_only", "b_only",
+                             "mcnemar_p"}|None}],
      "eval": {"methods": [name, ...], "items": [{"id", "question", "gold", "eps": {method: episode}}]},
      "train": [{"run", "methods", "items", "curves": {metric: [[step, value], ...]}}]}
 
@@ -29,6 +30,7 @@ from econ.errors import ConfigError
 from econ.game.records import EpisodeResult, RoundRecord
 from econ.report import summarize
 from econ.runlog import read_jsonl
+from econ.stats import paired_difference
 from econ.view import fields as F
 from econ.view.episodes import AnswerChecker, episode_view
 
@@ -125,15 +127,18 @@ def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any]
     }
 
 
-def _paired(items: list[dict[str, Any]], method: str, reference: str) -> dict[str, Any]:
-    """Problems both methods answered; wins = this method right where the reference is wrong."""
-    both = [item["eps"] for item in items if method in item["eps"] and reference in item["eps"]]
-    return {
-        "reference": reference,
-        "n": len(both),
-        "wins": sum(eps[method]["correct"] and not eps[reference]["correct"] for eps in both),
-        "losses": sum(eps[reference]["correct"] and not eps[method]["correct"] for eps in both),
-    }
+def _paired(items: list[dict[str, Any]], method: str, reference: str) -> dict[str, Any] | None:
+    """The method's paired accuracy difference with the reference on the problems both answered.
+
+    The same statistics as results.json's vs_econ (econ.stats.paired_difference), so every row of a page
+    reads alike whether its run wrote vs_econ or not; None when the two share no problem.
+    """
+    both = {item["id"]: item["eps"] for item in items if method in item["eps"] and reference in item["eps"]}
+    if not both:
+        return None
+    paired = paired_difference({i: bool(eps[method]["correct"]) for i, eps in both.items()},
+                               {i: bool(eps[reference]["correct"]) for i, eps in both.items()})
+    return {"reference": reference, **paired.to_json()}
 
 
 def _curves(metrics: list[tuple[float, str, float]]) -> dict[str, list[list[float]]]:
