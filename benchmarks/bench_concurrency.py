@@ -3,7 +3,7 @@
     python -m benchmarks.bench_concurrency                      # 24 problems, N = 3, K = 1, 200 ms per call
     python -m benchmarks.bench_concurrency --embedder remote    # embeddings off this CPU
 
-Each concurrency level evaluates the same problems in a fresh run dir through `econ.evaluation.evaluate`
+Each concurrency level evaluates the same problems in a fresh run dir through `econ.eval.loop.evaluate`
 with llm.max_concurrency = problem_concurrency × N, so every call that may overlap does. Results must be
 identical to the sequential run's (every call has its own seed): the table says whether they are.
 A server with a smaller capacity (requests served at once) bounds the speed-up at

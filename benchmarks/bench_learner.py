@@ -53,11 +53,11 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
     """Train for args.episodes episodes on the loopback server; seconds spent in each part."""
     from hydra.utils import instantiate
 
-    from econ.callbacks import EpisodeCheckpoint
+    from econ.learner.callbacks import EpisodeCheckpoint
     from econ.game.episode import EpisodeRunner, GameSettings
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
-    from econ.runlog import JsonlLog
+    from econ.learner.module import ECONModule
+    from econ.learner.checkpoint import learner_hparams
+    from econ.run.jsonl import JsonlLog
 
     cfg = train_config([f"learner.max_episodes={args.episodes}"])
     with ServerProcess(args.latency) as server:
@@ -107,8 +107,8 @@ def play_local(n_episodes: int, embedder) -> dict:
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.game.policy import BeliefPolicy
     from econ.llm.client import LLMClient, build_llm_client
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    from econ.learner.module import ECONModule
+    from econ.learner.checkpoint import learner_hparams
 
     cfg = train_config(["model=local"])
     client: LLMClient = build_llm_client(cfg.model, {"cache": False})

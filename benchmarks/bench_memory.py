@@ -3,7 +3,7 @@
     python -m benchmarks.bench_memory                        # 1000 GSM8K problems, N = 3, K = 3, remote embedder
     python -m benchmarks.bench_memory --embedder minilm      # with MiniLM on CPU (slow: ~1 s per problem here)
 
-`econ.evaluation.evaluate` plays the problems against a zero-latency loopback server (in its own
+`econ.eval.loop.evaluate` plays the problems against a zero-latency loopback server (in its own
 process, so its request log is not ours) with the response cache on, writing traces.jsonl and the
 results log as a run does. RSS is sampled after every problem; the table shows it at a few points, the
 growth per 1000 problems over the second half (a straight-line fit) and the peak (ru_maxrss).

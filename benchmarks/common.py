@@ -198,10 +198,10 @@ async def timed_evaluation(
 
     `after_problem(backend)` runs as each problem ends, inside the timed span.
     """
-    from econ.evaluation import evaluate
+    from econ.eval.loop import evaluate
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.game.policy import BeliefPolicy
-    from econ.runlog import JsonlLog
+    from econ.run.jsonl import JsonlLog
 
     cfg = game_config(n)
     client, backend = loopback_client(server, max_concurrency, cache_path=cache_path)

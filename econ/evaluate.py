@@ -6,15 +6,15 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from econ.cli import run_or_exit
-from econ.config import register_resolvers
+from econ.run.job import run_or_exit
+from econ.config.resolvers import register_resolvers
 from econ.errors import ConfigError
-from econ.loggers import finish_wandb
-from econ.module import ECONModule
-from econ.pipeline import (
-    ECON_METHODS, build_baseline, evaluate_baseline, evaluate_econ, learner_hparams, load_checkpoint, start,
-    write_results,
-)
+from econ.run.loggers import finish_wandb
+from econ.learner.module import ECONModule
+from econ.methods.econ import ECON_METHODS
+from econ.eval.results import build_baseline, evaluate_baseline, evaluate_econ, write_results
+from econ.learner.checkpoint import learner_hparams, load_checkpoint
+from econ.run.startup import start
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -10,15 +10,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from econ.callbacks import EpisodeCheckpoint, TrainingProgress
-from econ.rngstate import GlobalRNGCheckpoint
-from econ.config import redacted_container, register_resolvers
+from econ.learner.callbacks import EpisodeCheckpoint, TrainingProgress
+from econ.learner.callbacks import GlobalRNGCheckpoint
+from econ.config.redaction import redacted_container
+from econ.config.resolvers import register_resolvers
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner, GameSettings
-from econ.loggers import build_loggers, finish_wandb, log_results
-from econ.module import ECONModule
-from econ.pipeline import ECON_METHODS, evaluate_econ, learner_hparams, load_checkpoint, start, write_results
-from econ.sweep import quiet_launcher_schema_warning, run_job
+from econ.run.loggers import build_loggers, finish_wandb, log_results
+from econ.learner.module import ECONModule
+from econ.methods.econ import ECON_METHODS
+from econ.eval.results import evaluate_econ, write_results
+from econ.learner.checkpoint import learner_hparams, load_checkpoint
+from econ.run.startup import start
+from econ.run.sweep import quiet_launcher_schema_warning
+from econ.run.job import run_job
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/commitment_json_rate.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
+from econ.run.job import run_or_exit# noqa: E402
 from econ.devtools.loopback import LoopbackServer, weak_model_responder  # noqa: E402
 from econ.devtools.runs import compose_config, loopback_overrides, write_untrained_checkpoint  # noqa: E402
 from experiments.compare_methods import path_override, run_entry  # noqa: E402

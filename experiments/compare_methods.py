@@ -24,11 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
+from econ.run.job import run_or_exit# noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
-from econ.report import paired_text, sampling_text  # noqa: E402
-from econ.runlog import read_jsonl  # noqa: E402
-from econ.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.eval.report import paired_text, sampling_text# noqa: E402
+from econ.run.jsonl import read_jsonl# noqa: E402
+from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference# noqa: E402
 from experiments import token_scaling  # noqa: E402
 
 ECON = ("econ_no_bne", "econ", "econ_fixed_action")
@@ -311,7 +311,7 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     """Measure tokens per problem vs N for ECON and MAD; write scaling.csv and the plot; the ratio sentence."""
     from hydra import compose, initialize_config_dir
 
-    from econ.config import register_resolvers
+    from econ.config.resolvers import register_resolvers
     from econ.data.datasets import load_splits
     from econ.embed.local import LocalEmbedder
 

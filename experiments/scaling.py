@@ -32,18 +32,18 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/scaling.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
+from econ.run.job import run_or_exit# noqa: E402
 from econ.data.datasets import Problem  # noqa: E402
 from econ.embed.base import Embedder  # noqa: E402
 from econ.devtools.loopback import word_count  # noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
 from econ.game.episode import EpisodeRunner, GameSettings  # noqa: E402
 from econ.game.policy import BeliefPolicy  # noqa: E402
-from econ.game.hierarchy import worst_case_prompts  # noqa: E402
+from econ.game.tree import worst_case_prompts# noqa: E402
 from econ.game.records import EpisodeResult  # noqa: E402
 from econ.llm.client import LLMClient  # noqa: E402
 from econ.nn.belief import BeliefNetwork  # noqa: E402
-from econ.report import summarize  # noqa: E402
+from econ.eval.report import summarize# noqa: E402
 
 log = logging.getLogger("scaling")
 
@@ -84,7 +84,8 @@ def game_config(overrides: list[str]):
     """The train config with the embedded model, SVAMP, and the caller's overrides."""
     from hydra import compose, initialize_config_dir
 
-    from econ.config import register_resolvers, validate
+    from econ.config.resolvers import register_resolvers
+    from econ.config.validate import validate
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

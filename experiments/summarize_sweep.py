@@ -24,9 +24,10 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from econ.cli import run_or_exit
+from econ.run.job import run_or_exit
 from econ.errors import EconError
-from econ.sweep import FAILED_FILE, RESULTS_FILE
+from econ.run.job import FAILED_FILE
+from econ.run.sweep import RESULTS_FILE
 
 log = logging.getLogger("summarize_sweep")
 # Axes the plots know, by config key; a sweep over any of them gets a `vs_<name>.png`.

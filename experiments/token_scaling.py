@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from econ.baselines.mad import Debate
+from econ.methods.mad import Debate
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer
 from econ.embed.base import Embedder

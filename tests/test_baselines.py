@@ -14,8 +14,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from econ.baselines.budget import load_budget, nearest_whole
-from econ.config import register_resolvers
+from econ.methods.budget import load_budget, nearest_whole
+from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
 from econ.evaluate import run as evaluate_run
@@ -25,8 +25,8 @@ from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
-from econ.pipeline import build_baseline
-from econ.report import summarize
+from econ.eval.results import build_baseline
+from econ.eval.report import summarize
 
 REPO = Path(__file__).resolve().parents[1]
 PROBLEMS = [

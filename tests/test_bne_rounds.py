@@ -19,7 +19,7 @@ from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.nn import Networks, collate, econ_losses
 from econ.nn.observation import FLAGS, TEXT_FIELDS
-from econ.report import summarize
+from econ.eval.report import summarize
 
 PROBLEM = Problem("t:1", "Tom has 3 apples and buys 4 more. How many apples does he have?", "7", "svamp")
 N = 3

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from econ.data.answers import answers_match
-from econ.game.hierarchy import decide
+from econ.game.tree import decide
 from econ.game.prompts import parse_commitment
 
 

@@ -11,8 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from test_baselines import HashEmbedder
 
-from econ.baselines.budget import nearest_whole
-from econ.config import register_resolvers
+from econ.methods.budget import nearest_whole
+from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError, EconError
 from experiments import compare_methods, token_scaling

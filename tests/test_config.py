@@ -8,7 +8,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from econ.config import redacted_container, register_resolvers, run_name, validate
+from econ.config.redaction import redacted_container
+from econ.config.resolvers import register_resolvers, run_name
+from econ.config.validate import validate
 from econ.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -13,7 +13,7 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import compose_config, loopback_overrides, write_untrained_checkpoint
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 
 TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1"]
 # The mix: 20% 429, 10% 5xx, 5% timeouts, 5% malformed, 5% empty, a few resets and truncated bodies.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from econ.devtools.runs import loopback_overrides, write_untrained_checkpoint
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", "dataset.limit=2", "logger=csv"]

@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer, word_count
 from econ.embed import CachedEmbedder
@@ -21,15 +21,15 @@ from econ.embed.local import LocalEmbedder
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.game.policy import BeliefPolicy
-from econ.game.hierarchy import worst_case_prompts
+from econ.game.tree import worst_case_prompts
 from econ.game.records import EpisodeResult
-from econ.hierarchy import commitment_levels, merge_fan_in, partition
+from econ.nn.groups import commitment_levels, merge_fan_in, partition
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
-from econ.module import ECONModule
+from econ.learner.module import ECONModule
 from econ.nn import BeliefEncoder, BeliefNetwork, Mixer, Networks, TransitionBatch, econ_losses
-from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer, per_group
-from econ.pipeline import learner_hparams
+from econ.nn.hierarchical import HierarchicalBeliefEncoder, HierarchicalMixer, per_group
+from econ.learner.checkpoint import learner_hparams
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PROBLEM = Problem("svamp:h-1", "Tom has 3 boxes with 7 apples each. How many apples does he have?", "21", "svamp")

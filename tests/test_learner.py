@@ -7,7 +7,8 @@ import torch
 
 from econ.devtools.bandit import train_bandit
 from econ.errors import ConfigError
-from econ.module import GROUPS, check_compatible
+from econ.learner.module import GROUPS
+from econ.learner.checkpoint import check_compatible
 
 SMALL = ("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1")
 

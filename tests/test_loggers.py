@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2
 
 from econ.errors import ConfigError
-from econ.loggers import MetricsCSV, finish_wandb, log_results, wandb_offline, wandb_settings
-from econ.sweep import SweepJob
+from econ.run.loggers import MetricsCSV, finish_wandb, log_results, wandb_offline, wandb_settings
+from econ.run.sweep import SweepJob
 
 SUMMARY = {"n": 2, "accuracy": 0.5, "accuracy_ci95": [0.1, 0.9], "parse_rate": 1.0, "commitment_json_rate": 1.0,
            "mean_rounds": 2.0, "converged_rate": 0.5, "prompt_tokens": 100, "completion_tokens": 20,

@@ -19,14 +19,14 @@ from hydra import compose, initialize_config_dir
 from econ.data.datasets import Problem
 from econ.embed import CachedEmbedder
 from econ.embed.offload import encode_async
-from econ.evaluation import evaluate
+from econ.eval.loop import evaluate
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
-from econ.runlog import JsonlLog, read_jsonl
+from econ.run.jsonl import JsonlLog, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 PROBLEMS = [Problem(f"p:{i}", f"Ann has {i} apples and buys {i + 2} more. How many apples does she have?",

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.report import paired_with_reference, print_table, sampling_text, summarize
+from econ.eval.report import paired_with_reference, print_table, sampling_text, summarize
 
 
 def result(method: str, problem: str, correct: bool, actions: list[list[list[float]]]) -> EpisodeResult:

@@ -16,8 +16,8 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import compose_config, loopback_overrides
-from econ.runlog import read_jsonl
-from econ.usagelog import RunUsageTracker
+from econ.run.jsonl import read_jsonl
+from econ.run.usage import RunUsageTracker
 
 TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1",
         "learner.update_interval=2", "learner.batch_size=2", "logger=csv"]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from econ.config import redact_text
+from econ.config.redaction import redact_text
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
-from econ.envfile import ENV_FILE_VAR, load_env_file, parse_env_file
+from econ.run.envfile import ENV_FILE_VAR, load_env_file, parse_env_file
 from econ.errors import ConfigError
 
 # Sentinels that do not look like keys, so only the real redaction (not the key-shape regex) can hide them.

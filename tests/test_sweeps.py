@@ -15,10 +15,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-from econ.config import register_resolvers, validate
+from econ.config.resolvers import register_resolvers
+from econ.config.validate import validate
 from econ.devtools.loopback import LoopbackServer
 from econ.errors import ConfigError
-from econ.sweep import check_launcher, current_job, swept_keys, varied_values
+from econ.run.sweep import check_launcher, current_job, swept_keys, varied_values
 from test_loggers import finished_run_records, item_key, offline_run_dirs
 
 # conf/hydra/launcher/*.yaml extend the plugins' schemas of the same name (see econ.sweep)

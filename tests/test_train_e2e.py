@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 
 TINY = [
     "+experiment=svamp", "model=local", "logger=csv", "dataset.limit=2", "agents.n_agents=2",

@@ -19,7 +19,7 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 from econ.view.page import read_embedded, render
 from econ.view.runs import page_data
 from experiments import compare_methods

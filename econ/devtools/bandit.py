@@ -104,8 +104,8 @@ def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = ()
 
     P(right) = 0.9 − slope·u_T; a negative slope uses 0.3 − slope·u_T, so it stays in [0.3, 0.9].
     """
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    from econ.learner.module import ECONModule
+    from econ.learner.checkpoint import learner_hparams
 
     cfg = compose_config([f"seed={seed}", *overrides], name="train")
     agents = cfg.agents

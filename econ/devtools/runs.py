@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MINILM_DIM = 384  # embedder=local
@@ -28,8 +28,8 @@ def compose_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
 
 def write_untrained_checkpoint(path: Path, overrides: list[str], obs_dim: int = MINILM_DIM, seed: int = 0) -> Path:
     """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests."""
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    from econ.learner.module import ECONModule
+    from econ.learner.checkpoint import learner_hparams
 
     with torch.random.fork_rng():  # the caller's global RNG stays as it was
         torch.manual_seed(seed)

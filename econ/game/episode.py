@@ -39,12 +39,12 @@ from econ.data.datasets import Problem
 from econ.embed.base import Embedder
 from econ.embed.offload import encode_async
 from econ.game import prompts
-from econ.game.hierarchy import commit_tree
+from econ.game.tree import commit_tree
 from econ.game.policy import ActionPolicy, PolicyStep
 from econ.game.prompts import Commitment
 from econ.game.records import Call, EpisodeResult, RoundRecord
 from econ.game.rewards import reward_terms
-from econ.hierarchy import partition
+from econ.nn.groups import partition
 from econ.llm.base import Completion, Sampling
 from econ.llm.client import LLMClient
 from econ.nn.observation import Observation, answer_sentence

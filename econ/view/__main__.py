@@ -7,7 +7,7 @@ import http.server
 import sys
 from pathlib import Path
 
-from econ.cli import run_or_exit
+from econ.run.job import run_or_exit
 from econ.errors import ConfigError
 from econ.view.page import write
 from econ.view.runs import page_data

@@ -27,8 +27,8 @@ import yaml
 
 from econ.errors import ConfigError
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.report import summarize
-from econ.runlog import read_jsonl
+from econ.eval.report import summarize
+from econ.run.jsonl import read_jsonl
 from econ.view import fields as F
 from econ.view.episodes import AnswerChecker, episode_view
 

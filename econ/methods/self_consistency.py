@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import math
 
-from econ.baselines.budget import load_budget, nearest_whole
-from econ.baselines.common import FixedAction, Transcript, whole
+from econ.methods.budget import load_budget, nearest_whole
+from econ.methods.transcript import FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts

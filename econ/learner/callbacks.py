@@ -1,12 +1,16 @@
-"""Lightning callbacks of the learner."""
+"""Lightning callbacks of the learner: atomic checkpoints, a progress bar, torch's global RNG in checkpoints."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+RNG_CHECKPOINT_KEY = "torch_global_rng"
 
 
 class EpisodeCheckpoint(L.Callback):
@@ -59,3 +63,25 @@ class TrainingProgress(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+class GlobalRNGCheckpoint(L.Callback):
+    """Save torch's global RNG with each checkpoint; on resume, restore it before the first episode played.
+
+    Dropout during learner updates draws from the global RNG, which the checkpoint's own
+    generators do not cover: without this, a resumed run's later updates draw other masks
+    and it ends with other networks than an uninterrupted run. The state is restored at the
+    first batch, after Lightning has built its data iterator (which draws a seed itself), so
+    the next draw is the one the uninterrupted run made at that point.
+    """
+
+    def __init__(self, checkpoint: dict[str, Any] | None = None):
+        self._pending = (checkpoint or {}).get(RNG_CHECKPOINT_KEY)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RNG_CHECKPOINT_KEY] = torch.get_rng_state()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._pending is not None:
+            torch.set_rng_state(self._pending)
+            self._pending = None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from econ.data.answers import majority_answer
 from econ.game import prompts
 from econ.game.prompts import Commitment
-from econ.hierarchy import merge_fan_in, partition
+from econ.nn.groups import merge_fan_in, partition
 from econ.llm.base import Completion, Message
 
 # (messages, role, level, node index within its level) -> reply

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from econ.data.datasets import Problem
 from econ.game.records import EpisodeResult
-from econ.runlog import JsonlLog, read_jsonl
+from econ.run.jsonl import JsonlLog, read_jsonl
 
 log = logging.getLogger(__name__)
 

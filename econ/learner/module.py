@@ -23,20 +23,16 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from econ.data.datasets import Problem
-from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner
 from econ.game.policy import BeliefPolicy
 from econ.game.records import EpisodeResult
-from econ.hierarchy import effective_group_size
+from econ.learner.checkpoint import CHECKPOINT_FORMAT, check_compatible
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
-from econ.runlog import JsonlLog
+from econ.run.jsonl import JsonlLog
 
 log = logging.getLogger(__name__)
 
 GROUPS = ("belief", "policy", "encoder", "mixer")
-# Version of what a checkpoint holds; 2: observation flags and five text fields, the critic's action
-# pathway, per-round transitions grouped by episode.
-CHECKPOINT_FORMAT = 2
 
 
 class EpisodeCursor(IterableDataset):
@@ -193,36 +189,3 @@ class ECONModule(L.LightningModule):
         self.updates_done = state["updates_done"]
         self.generator.set_state(state["generator"])
         self.sampler.setstate(state["sampler"])
-
-
-ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")
-
-
-def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None:
-    """A checkpoint of another format or trained with other network sizes cannot be loaded: say why."""
-    made = checkpoint.get("econ_state", {}).get("format", 1)
-    if made != CHECKPOINT_FORMAT:
-        raise ConfigError(
-            f"ckpt_path: the checkpoint has format {made}, this econ reads format {CHECKPOINT_FORMAT} "
-            "(the networks changed); train a new checkpoint"
-        )
-    saved = checkpoint.get("hyper_parameters", {}).get("econ", {}).get("agents", {})
-    for key in ARCHITECTURE_KEYS:
-        if key in saved and saved[key] != agents[key]:
-            raise ConfigError(
-                f"agents.{key}={agents[key]}: the checkpoint was trained with agents.{key}={saved[key]}; "
-                f"set agents.{key}={saved[key]} or train a new checkpoint"
-            )
-    # the encoder and mixer are flat or hierarchical over groups of g; g >= n_agents is flat, like null
-    trained = effective_group_size(saved.get("n_agents", agents["n_agents"]), saved.get("group_size"))
-    wanted = effective_group_size(agents["n_agents"], agents.get("group_size"))
-    if trained != wanted:
-        now, then = (_override_value(agents.get("group_size")), _override_value(saved.get("group_size")))
-        raise ConfigError(
-            f"agents.group_size={now}: the checkpoint was trained with agents.group_size={then}; "
-            f"set agents.group_size={then} or train a new checkpoint"
-        )
-
-
-def _override_value(value: Any) -> str:
-    return "null" if value is None else str(value)

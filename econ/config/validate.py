@@ -1,22 +1,14 @@
-"""Config plumbing: resolvers, start-up validation and secret redaction."""
+"""Start-up validation: every value a run depends on, checked before any model loads or LLM call."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import time
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from econ.config.redaction import reject_secret_values, walk
 from econ.errors import ConfigError
 
-SECRET_KEY_PATTERN = re.compile(r"(api_?key|(^|_)token$|secret|password)", re.IGNORECASE)
-SECRET_ENV_VARS = ("TOGETHER_API_KEY", "OPENAI_API_KEY", "WANDB_API_KEY", "HF_TOKEN")
-REDACTED = "***"
 # Compared as numbers below: a string here (`agents.dropout=abc`) must be a ConfigError, not a TypeError.
 NUMBER_KEYS = (
     "agents.dropout", "agents.top_p", "agents.coordinator_temperature", "bne.threshold", "reward.lr", "reward.reg",
@@ -25,22 +17,6 @@ NUMBER_KEYS = (
     "dataset.validation_fraction", "agents.fixed_action.temperature", "agents.fixed_action.penalty",
 )
 EVAL_SPLITS = ("test", "validation")
-
-
-def run_name(override_dirname: str, resume: Any = True) -> str:
-    """A filesystem-safe run-dir name for a set of overrides; unique per launch unless resuming."""
-    slug = re.sub(r"[^A-Za-z0-9=,._+-]", "_", override_dirname) or "defaults"
-    if len(slug) > 100:
-        slug = slug[:80] + "-" + hashlib.sha1(slug.encode()).hexdigest()[:10]
-    if str(resume).lower() in ("false", "0", "no"):
-        slug += time.strftime("_%Y-%m-%d_%H-%M-%S")
-    return slug
-
-
-def register_resolvers() -> None:
-    """Make econ's resolvers available to Hydra before it composes a config."""
-    if not OmegaConf.has_resolver("econ_run_name"):
-        OmegaConf.register_new_resolver("econ_run_name", run_name)
 
 
 def _require(condition: bool, key: str, fix: str) -> None:
@@ -68,7 +44,7 @@ def _bounds(cfg: DictConfig, key: str, low: float, high: float | None) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check every value a run depends on; raise ConfigError naming the key and the fix."""
-    for key, value in _walk(OmegaConf.to_container(cfg, resolve=False)):
+    for key, value in walk(OmegaConf.to_container(cfg, resolve=False)):
         # a `???` value (model.model of openai_compatible) would fail later inside OmegaConf, with a traceback
         _require(value != "???", key, f"unset; pass {key}=<value> on the command line")
     for key in NUMBER_KEYS:
@@ -129,66 +105,5 @@ def validate(cfg: DictConfig) -> None:
         value = cfg.llm[key]
         _require(_is_int(value) and value >= (1 if key == "max_concurrency" else 0), f"llm.{key}={value}",
                  "use a whole number >= 1" if key == "max_concurrency" else "use a whole number >= 0")
-    _reject_secret_values(cfg)
+    reject_secret_values(cfg)
 
-
-def _walk(node: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, f"{prefix}[{index}]")
-    else:
-        yield prefix, node
-
-
-def _reject_secret_values(cfg: DictConfig) -> None:
-    """Keys come from the environment only: a config value would be saved with the run."""
-    plain = OmegaConf.to_container(cfg, resolve=False)
-    for path, value in _walk(plain):
-        name = path.rsplit(".", 1)[-1]
-        if SECRET_KEY_PATTERN.search(name) and not name.endswith("_env") and value not in (None, ""):
-            raise ConfigError(f"{path}: do not put secrets in the config; export the key as an environment variable")
-
-
-def _secret_values() -> list[str]:
-    # Also any variable named like a secret: a key read through a custom `api_key_env` is masked too.
-    names = set(SECRET_ENV_VARS) | {name for name in os.environ if SECRET_KEY_PATTERN.search(name)}
-    return [os.environ[name] for name in sorted(names) if len(os.environ.get(name, "")) >= 8]
-
-
-def redact_text(text: str) -> str:
-    """Replace every secret from the environment that appears in text."""
-    for secret in _secret_values():
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def redacted_container(cfg: DictConfig) -> dict:
-    """The resolved config as plain data with secret-named keys and secret values masked."""
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-
-    def scrub(node: Any, name: str = "") -> Any:
-        if isinstance(node, dict):
-            return {key: scrub(value, str(key)) for key, value in node.items()}
-        if isinstance(node, list):
-            return [scrub(value, name) for value in node]
-        if isinstance(node, str):
-            if SECRET_KEY_PATTERN.search(name) and not name.endswith("_env"):
-                return REDACTED
-            return redact_text(node)
-        return node
-
-    return scrub(plain)
-
-
-def save_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Write config_resolved.yaml and scrub Hydra's own copies of any secret."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(redacted_container(cfg)), run_dir / "config_resolved.yaml")
-    for saved in (run_dir / ".hydra").glob("*.yaml"):
-        text = saved.read_text()
-        clean = redact_text(text)
-        if clean != text:
-            saved.write_text(clean)

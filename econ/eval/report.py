@@ -10,7 +10,7 @@ from rich.table import Table
 
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS
 from econ.game.records import EpisodeResult
-from econ.stats import paired_difference, wilson_interval
+from econ.eval.stats import paired_difference, wilson_interval
 
 REFERENCE = "econ"  # the method every other one is compared with, problem by problem
 

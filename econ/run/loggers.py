@@ -15,9 +15,9 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from econ.cli import error_line
+from econ.run.job import error_line
 from econ.errors import ConfigError
-from econ.sweep import SweepJob, current_job
+from econ.run.sweep import SweepJob, current_job
 
 log = logging.getLogger(__name__)
 MAX_TAG_LENGTH = 64  # W&B refuses longer tags
