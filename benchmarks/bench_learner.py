@@ -56,13 +56,13 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
     from econ.learner.callbacks import EpisodeCheckpoint
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.learner.module import ECONModule
-    from econ.learner.checkpoint import learner_hparams
+    from econ.config.settings import load_settings
     from econ.run.jsonl import JsonlLog
 
     cfg = train_config([f"learner.max_episodes={args.episodes}"])
     with ServerProcess(args.latency) as server:
         client, backend = loopback_client(server, 4)
-        module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+        module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
         runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
         loop = asyncio.new_event_loop()
         traces = JsonlLog(tmp / "traces.jsonl")
@@ -108,11 +108,11 @@ def play_local(n_episodes: int, embedder) -> dict:
     from econ.game.policy import BeliefPolicy
     from econ.llm.client import LLMClient, build_llm_client
     from econ.learner.module import ECONModule
-    from econ.learner.checkpoint import learner_hparams
+    from econ.config.settings import load_settings
 
     cfg = train_config(["model=local"])
     client: LLMClient = build_llm_client(cfg.model, {"cache": False})
-    module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+    module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
     module.nets.eval()
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
     policy = BeliefPolicy(module.nets.belief, module.learner_cfg["exploration_sigma"], module.generator)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from econ.methods import Players
 from econ.methods.mad import Debate
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer
@@ -90,7 +91,7 @@ async def measure_n(cfg: DictConfig, n: int, rounds: int, problems: list[Problem
         return result
 
     return {"econ": await _tokens(play_econ, problems),
-            "mad": await _tokens(lambda problem: mad.play(client, problem), problems)}
+            "mad": await _tokens(lambda problem: mad.play(Players(client), problem), problems)}
 
 
 def measure(cfg: DictConfig, ns: list[int], rounds: int, problems: list[Problem], embedder: Embedder) -> list[dict]:

@@ -18,14 +18,14 @@ from econ.methods.budget import load_budget, nearest_whole
 from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
-from econ.evaluate import run as evaluate_run
+from econ.evaluate import evaluate as evaluate_run
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
-from econ.eval.results import build_baseline
+from econ.methods import Players, build_method
 from econ.eval.report import summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,11 +68,15 @@ def evaluate_config(method: str, *overrides: str):
 
 
 def build(method: str, *overrides: str):
-    return build_baseline(evaluate_config(method, *overrides).method)
+    return build_method(evaluate_config(method, *overrides).method)
 
 
 def client_for(server, cache: ResponseCache | None = None) -> LLMClient:
     return LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=cache)
+
+
+def players_for(server, cache: ResponseCache | None = None) -> Players:
+    return Players(client_for(server, cache))
 
 
 def user_text(messages) -> str:
@@ -95,7 +99,7 @@ async def econ_results_json(server, tmp_path: Path, n_agents: int = 3, k_rounds:
 
 async def test_single_makes_one_greedy_call_and_scores_its_box(loopback_factory):
     server = loopback_factory(responder=lambda request: "3 + 4 = 7, so \\boxed{7}")
-    result = await build("single").play(client_for(server), PROBLEMS[0])
+    result = await build("single").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 1 and len(server.chat_requests()) == 1
     assert server.chat_requests()[0]["temperature"] == 0.0
     assert result.final_answer == "7" and result.correct
@@ -110,7 +114,7 @@ async def test_self_consistency_returns_the_majority_of_its_samples(loopback_fac
             return f"so \\boxed{{{next(votes)}}}"
 
     server = loopback_factory(responder=responder)
-    result = await build("self_consistency", "method.samples=5").play(client_for(server), PROBLEMS[0])
+    result = await build("self_consistency", "method.samples=5").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 5 and sorted(result.rounds[0].answers) == ["12", "7", "7", "7", "9"]
     assert result.final_answer == "7" and result.correct
     seeds = {body["seed"] for body in server.chat_requests()}
@@ -119,7 +123,7 @@ async def test_self_consistency_returns_the_majority_of_its_samples(loopback_fac
 
 async def test_mad_agents_see_their_own_and_every_other_agents_previous_answer(loopback_factory):
     server = loopback_factory(responder=NumberedReplies())
-    result = await build("mad", "method.agents=3", "method.rounds=3").play(client_for(server), PROBLEMS[0])
+    result = await build("mad", "method.agents=3", "method.rounds=3").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 9 and len(server.chat_requests()) == 9 and result.rounds_used == 3
     sent = {user_text(body["messages"]) for body in server.chat_requests()}
     for r in (1, 2):
@@ -163,10 +167,10 @@ async def test_calls_budget_is_matched_exactly(loopback_factory, tmp_path):
     for method, extra in (("self_consistency", []), ("mad", ["method.agents=3"])):
         baseline = build(method, *budget, *extra)
         before = len(server.chat_requests())
-        results = [await baseline.play(client_for(server), p) for p in PROBLEMS]
+        results = [await baseline.play(players_for(server), p) for p in PROBLEMS]
         assert [r.llm_calls for r in results] == [9, 9]
         assert len(server.chat_requests()) - before == 18
-    assert build("mad", *budget, "method.agents=3").describe()["budget"]["matched_per_problem"].startswith("9 calls")
+    assert build("mad", *budget, "method.agents=3").settings()["budget"]["matched_per_problem"].startswith("9 calls")
 
 
 async def test_calls_budget_takes_the_nearest_feasible_debate_when_not_divisible(loopback_factory, tmp_path):
@@ -174,8 +178,8 @@ async def test_calls_budget_takes_the_nearest_feasible_debate_when_not_divisible
     source = await econ_results_json(server, tmp_path)  # 9 calls per problem
     mad = build("mad", "method.budget=calls", f"method.budget_source={source}", "method.agents=4")
     assert mad.rounds == 2  # 9 / 4 = 2.25 -> 2 rounds, 8 calls: the nearest multiple of 4
-    assert mad.describe()["budget"]["matched_per_problem"] == "8 calls (4 agents x 2 rounds)"
-    result = await mad.play(client_for(server), PROBLEMS[0])
+    assert mad.settings()["budget"]["matched_per_problem"] == "8 calls (4 agents x 2 rounds)"
+    result = await mad.play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 8
     assert nearest_whole(4.5) == 5 and nearest_whole(0.2) == 1
 
@@ -189,9 +193,9 @@ async def test_token_budget_stops_at_the_first_sample_that_reaches_it(loopback_f
     server = loopback_factory(completion_tokens=30)  # every reply costs 30 completion tokens
     source = write_summary(tmp_path / "results.json", completion_tokens=200)  # 100 per problem
     budget = ["method.budget=completion_tokens", f"method.budget_source={source}"]
-    sc = await build("self_consistency", *budget).play(client_for(server), PROBLEMS[0])
+    sc = await build("self_consistency", *budget).play(players_for(server), PROBLEMS[0])
     assert sc.llm_calls == 4 and sc.completion_tokens == 120  # 90 < 100 <= 120
-    mad = await build("mad", *budget, "method.agents=3").play(client_for(server), PROBLEMS[0])
+    mad = await build("mad", *budget, "method.agents=3").play(players_for(server), PROBLEMS[0])
     assert mad.rounds_used == 2 and mad.completion_tokens == 180  # a round of 3 costs 90: never cut short
 
 
@@ -199,8 +203,8 @@ async def test_rerun_is_served_from_the_cache_with_the_same_accounting(loopback_
     server = loopback_factory(responder=NumberedReplies())
     cache = ResponseCache(tmp_path / "cache.sqlite")
     mad = build("mad", "method.agents=3", "method.rounds=2")
-    first = await mad.play(client_for(server, cache), PROBLEMS[1])
-    second = await mad.play(client_for(server, cache), PROBLEMS[1])
+    first = await mad.play(players_for(server, cache), PROBLEMS[1])
+    second = await mad.play(players_for(server, cache), PROBLEMS[1])
     assert len(server.chat_requests()) == 6 and second.cache_hits == 6 and first.cache_hits == 0
     assert (second.llm_calls, second.prompt_tokens, second.completion_tokens, second.final_answer) == (
         first.llm_calls, first.prompt_tokens, first.completion_tokens, first.final_answer)

@@ -10,6 +10,7 @@ import threading
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.data.datasets import Problem
 from econ.devtools.bandit import HashEmbedder
 from econ.game import prompts
@@ -58,7 +59,7 @@ def fixed_policy() -> FixedActionPolicy:
 
 def belief_policy(sigma: float = 0.0) -> BeliefPolicy:
     torch.manual_seed(0)
-    nets = Networks.build(N, HashEmbedder().dim, belief_dim=16, entity_dim=32, n_blocks=1)
+    nets = Networks.build(NetworkSettings(N, belief_dim=16, entity_dim=32, n_blocks=1), HashEmbedder().dim)
     return BeliefPolicy(nets.belief.eval(), sigma, torch.Generator().manual_seed(0))
 
 
@@ -176,7 +177,7 @@ async def test_fixed_action_rounds_record_no_best_response_gap(loopback_factory)
 
 async def test_an_update_from_a_real_episode_trains_every_observation_field(loopback_factory):
     torch.manual_seed(0)
-    nets = Networks.build(N, HashEmbedder().dim, belief_dim=16, entity_dim=32, n_blocks=1)
+    nets = Networks.build(NetworkSettings(N, belief_dim=16, entity_dim=32, n_blocks=1), HashEmbedder().dim)
     _, transitions = await play(loopback_factory(responder=ScriptedTeam(["7", "8", "9"])),
                                 BeliefPolicy(nets.belief.eval(), 0.1, torch.Generator().manual_seed(0)))
     nets.train()

@@ -13,6 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from econ.config.settings import NetworkSettings
 from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer, word_count
@@ -29,7 +30,8 @@ from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.learner.module import ECONModule
 from econ.nn import BeliefEncoder, BeliefNetwork, Mixer, Networks, TransitionBatch, econ_losses
 from econ.nn.hierarchical import HierarchicalBeliefEncoder, HierarchicalMixer, per_group
-from econ.learner.checkpoint import learner_hparams
+from econ.config.settings import load_settings
+from econ.learner.checkpoint import load_checkpoint
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PROBLEM = Problem("svamp:h-1", "Tom has 3 boxes with 7 apples each. How many apples does he have?", "21", "svamp")
@@ -95,8 +97,8 @@ def test_hierarchical_encoder_sees_groups_not_agent_order():
 
 
 def test_networks_are_flat_unless_groups_split_the_agents():
-    flat = Networks.build(8, 12, belief_dim=16, entity_dim=32, n_blocks=1, group_size=8)
-    grouped = Networks.build(8, 12, belief_dim=16, entity_dim=32, n_blocks=1, group_size=GROUP)
+    flat = Networks.build(NetworkSettings(8, belief_dim=16, entity_dim=32, n_blocks=1, group_size=8), 12)
+    grouped = Networks.build(NetworkSettings(8, belief_dim=16, entity_dim=32, n_blocks=1, group_size=GROUP), 12)
     assert type(flat.encoder) is BeliefEncoder and type(flat.mixer) is Mixer
     assert isinstance(grouped.encoder, HierarchicalBeliefEncoder) and isinstance(grouped.mixer, HierarchicalMixer)
 
@@ -104,8 +106,8 @@ def test_networks_are_flat_unless_groups_split_the_agents():
 def test_econ_losses_train_every_group_through_the_hierarchy():
     torch.manual_seed(0)
     n, obs_dim, batch = 10, 12, 6
-    nets = Networks.build(n, obs_dim, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
-                          feature_dim=16, group_size=GROUP)
+    nets = Networks.build(NetworkSettings(n, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
+                          feature_dim=16, group_size=GROUP), obs_dim)
     data = TransitionBatch(
         obs=torch.randn(batch, n, 5, obs_dim), flags=torch.ones(batch, n, 3), action=torch.rand(batch, n, 2),
         reward_terms=torch.rand(batch, n, 3), commitment=torch.randn(batch, obs_dim),
@@ -122,33 +124,38 @@ def test_econ_losses_train_every_group_through_the_hierarchy():
 
 # ---- checkpoints ----------------------------------------------------------------------------
 
+def _settings(*overrides: str):
+    return load_settings(_config("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", *overrides))
+
+
 def _module(*overrides: str) -> ECONModule:
-    cfg = _config("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", *overrides)
-    return ECONModule(learner_hparams(cfg), obs_dim=12)
+    return ECONModule(_settings(*overrides), obs_dim=12)
 
 
-def _checkpoint(module: ECONModule) -> dict:
+def _checkpoint(module: ECONModule, path) -> dict:
     checkpoint = {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
     return checkpoint
 
 
-def test_checkpoint_from_eight_agents_is_refused_for_sixteen():
-    saved = _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"))
+def test_checkpoint_from_eight_agents_is_refused_for_sixteen(tmp_path):
+    _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"), tmp_path / "last.ckpt")
     with pytest.raises(ConfigError, match=r"agents.n_agents=16: the checkpoint was trained with agents.n_agents=8"):
-        _module("agents.n_agents=16", f"agents.group_size={GROUP}").restore(saved)
+        load_checkpoint(tmp_path / "last.ckpt", _settings("agents.n_agents=16", f"agents.group_size={GROUP}"))
 
 
-def test_checkpoint_with_other_group_size_is_refused():
-    saved = _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"))
+def test_checkpoint_with_other_group_size_is_refused(tmp_path):
+    _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"), tmp_path / "last.ckpt")
     with pytest.raises(ConfigError, match=r"agents.group_size=null: the checkpoint was trained with agents.group_size=4"):
-        _module("agents.n_agents=8", "agents.group_size=null").restore(saved)
+        load_checkpoint(tmp_path / "last.ckpt", _settings("agents.n_agents=8", "agents.group_size=null"))
 
 
-def test_group_size_covering_all_agents_loads_a_flat_checkpoint():
-    saved = _checkpoint(_module("agents.n_agents=3"))  # group_size null
-    module = _module("agents.n_agents=3", "agents.group_size=8")  # g >= N: the same flat networks
-    module.restore(saved)
+def test_group_size_covering_all_agents_loads_a_flat_checkpoint(tmp_path):
+    saved = _checkpoint(_module("agents.n_agents=3"), tmp_path / "last.ckpt")  # group_size null
+    settings = _settings("agents.n_agents=3", "agents.group_size=8")  # g >= N: the same flat networks
+    module = ECONModule(settings, obs_dim=12)
+    module.restore(load_checkpoint(tmp_path / "last.ckpt", settings))
     torch.testing.assert_close(module.state_dict(), saved["state_dict"])
 
 

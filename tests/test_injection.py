@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.data.answers import extract_answer
 from econ.data.datasets import load_splits
 from econ.devtools.runs import compose_config
@@ -73,7 +74,7 @@ def embedder():
 
 def _runner(server, embedder) -> tuple[EpisodeRunner, BeliefPolicy]:
     client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), max_retries=0)
-    belief = Networks.build(n_agents=2, obs_dim=embedder.dim, belief_dim=16, entity_dim=32, n_blocks=1).belief
+    belief = Networks.build(NetworkSettings(n_agents=2, belief_dim=16, entity_dim=32, n_blocks=1), embedder.dim).belief
     settings = GameSettings(n_agents=2, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
                             max_tokens_commitment=32, coordinator_temperature=0.2, threshold=0.01, max_rounds=1,
                             executors_see_commitment=True, seed=0)

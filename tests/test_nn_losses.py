@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.nn import (
     Lambdas,
     Networks,
@@ -23,8 +24,8 @@ ALPHA = torch.tensor([0.4, 0.4, 0.2])
 
 def small_networks() -> Networks:
     torch.manual_seed(0)
-    return Networks.build(N_AGENTS, OBS_DIM, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
-                          feature_dim=16)
+    return Networks.build(NetworkSettings(N_AGENTS, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
+                          feature_dim=16), OBS_DIM)
 
 
 def random_batch(done: float = 0.0) -> TransitionBatch:

@@ -105,13 +105,13 @@ def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = ()
     P(right) = 0.9 − slope·u_T; a negative slope uses 0.3 − slope·u_T, so it stays in [0.3, 0.9].
     """
     from econ.learner.module import ECONModule
-    from econ.learner.checkpoint import learner_hparams
+    from econ.config.settings import load_settings
 
     cfg = compose_config([f"seed={seed}", *overrides], name="train")
     agents = cfg.agents
     torch.manual_seed(seed)
     embedder = HashEmbedder()
-    module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+    module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
     backend = TemperatureBandit(tuple(agents.temperature_bounds), 0.9 if slope >= 0 else 0.3, slope)
     client = LLMClient(backend, cache=None, max_concurrency=agents.n_agents, max_retries=0)
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))

@@ -10,9 +10,14 @@ from rich.table import Table
 
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS
 from econ.game.records import EpisodeResult
+from econ.errors import ConfigError
 from econ.eval.stats import paired_difference, wilson_interval
 
 REFERENCE = "econ"  # the method every other one is compared with, problem by problem
+# The numbers of a method's summary that `optimized_metric=<method>/<metric>` can name.
+METRICS = ("accuracy", "parse_rate", "commitment_json_rate", "commitment_fallback_rate", "strategy_leak_rate",
+           "mean_rounds", "converged_rate", "best_response_gap", "prompt_tokens", "completion_tokens",
+           "tokens_per_problem", "llm_calls", "llm_calls_per_problem", "cache_hits", "wall_s")
 
 
 def sampling_used(results: Sequence[EpisodeResult]) -> dict[str, dict[str, float]] | None:
@@ -89,6 +94,15 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "cache_hits": sum(r.cache_hits for r in results),
         "wall_s": sum(r.wall_s for r in results),
     }
+
+
+def check_metric(key: str, methods: list[str]) -> tuple[str, str]:
+    """(method, metric) of an `optimized_metric` value such as `econ/accuracy`, refused in one line when unknown."""
+    method, _, metric = str(key).partition("/")
+    if method not in methods or metric not in METRICS:
+        raise ConfigError(f"optimized_metric={key}: use <method>/<metric> with a method of eval_methods "
+                          f"({', '.join(methods)}) and one of {', '.join(METRICS)}, e.g. econ/accuracy")
+    return method, metric
 
 
 def correct_by_problem(results: Sequence[EpisodeResult]) -> dict[str, bool]:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from econ.config.settings import Settings
 from econ.errors import ConfigError
 from econ.nn.groups import effective_group_size
 
@@ -16,19 +16,16 @@ from econ.nn.groups import effective_group_size
 CHECKPOINT_FORMAT = 2
 
 
-def load_checkpoint(path: str | Path, cfg: DictConfig) -> dict[str, Any]:
-    """A checkpoint, refused with a one-line error when missing or trained with other network sizes."""
+def load_checkpoint(path: str | Path, settings: Settings) -> dict[str, Any]:
+    """A checkpoint, refused with a one-line error when missing, of another format or of other network sizes.
+
+    The one compatibility check: entry points call this before any model loads, then `ECONModule.restore`.
+    """
     if not Path(path).exists():
         raise ConfigError(f"ckpt_path={path}: no such checkpoint")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    check_compatible(checkpoint, learner_hparams(cfg)["agents"])
+    check_compatible(checkpoint, settings.hparams["agents"])
     return checkpoint
-
-
-def learner_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The parts of the config the learner and its checkpoint depend on."""
-    keys = ("agents", "bne", "learner", "reward", "seed")
-    return {key: OmegaConf.to_container(cfg[key], resolve=True) if key != "seed" else cfg.seed for key in keys}
 
 
 ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")

@@ -6,15 +6,15 @@ import asyncio
 import math
 
 from econ.methods.budget import load_budget, nearest_whole
-from econ.methods.transcript import FixedAction, Transcript, whole
+from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.llm.client import LLMClient
+from econ.methods import Players
 
 
-class Debate:
+class Debate(Baseline):
     """N agents answer alone in round 0; in each later round every agent reads its own previous answer and
     all N−1 others' in full, then answers again. The last round's majority is the final answer.
 
@@ -38,8 +38,8 @@ class Debate:
         else:
             self.rounds = nearest_whole(self.budget.target / self.agents) if self.budget.kind == "calls" else None
 
-    def describe(self) -> dict:
-        """What results.json records about this method's settings and the budget it matched."""
+    def settings(self) -> dict:
+        """This method's settings and the budget it matched (results.json: `baseline`)."""
         budget = None
         if self.budget is not None:
             matched = (f"{self.agents * self.rounds} calls ({self.agents} agents x {self.rounds} rounds)"
@@ -48,8 +48,8 @@ class Debate:
         return {"method": self.name, "agents": self.agents, "rounds": self.rounds,
                 "temperature": self.action.temperature, "penalty": self.action.penalty, "budget": budget}
 
-    async def play(self, client: LLMClient, problem: Problem) -> EpisodeResult:
-        transcript = Transcript(client, self.name, problem, self.action)
+    async def play(self, players: Players, problem: Problem) -> EpisodeResult:
+        transcript = Transcript(players.client, self.name, problem, self.action)
         texts: list[str] = []
         rounds: list[RoundRecord] = []
         while not self._done(transcript, len(rounds)):

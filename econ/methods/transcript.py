@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from econ.data.answers import answers_match, majority_answer
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
+from econ.game import prompts
 from econ.game.episode import call_seed
 from econ.game.records import Call, EpisodeResult, RoundRecord
 from econ.llm.base import Completion, Message, Sampling
@@ -33,6 +37,20 @@ class FixedAction:
     def sampling(self, *parts: object) -> Sampling:
         """Sampling for one call; its seed depends only on (run seed, parts), so re-runs hit the cache."""
         return Sampling(self.temperature, self.top_p, self.penalty, self.max_tokens, call_seed(self.seed, *parts))
+
+
+class Baseline:
+    """The protocol methods a baseline shares; each defines `settings()` (what decides its calls) and `play`."""
+
+    needs_checkpoint = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"baseline": self.settings()}
+
+    def tag(self, players: Any) -> str:
+        """Logged results are reused only under the same settings, budget and prompts."""
+        settings = json.dumps(self.settings(), sort_keys=True)
+        return f"{hashlib.sha256(settings.encode()).hexdigest()[:16]}-{prompts.template_fingerprint()}"
 
 
 def whole(value: object, key: str, minimum: int) -> int:

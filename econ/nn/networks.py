@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from econ.config.settings import NetworkSettings
 from econ.nn.belief import BeliefNetwork
 from econ.nn.encoder import BeliefEncoder
 from econ.nn.groups import effective_group_size
@@ -24,34 +25,20 @@ class Networks(nn.Module):
         self.is_target = False
 
     @classmethod
-    def build(
-        cls,
-        n_agents: int,
-        obs_dim: int,
-        n_fields: int = len(TEXT_FIELDS),
-        belief_dim: int = 128,
-        entity_dim: int = 256,
-        n_heads: int = 4,
-        n_blocks: int = 2,
-        dropout: float = 0.1,
-        t_bounds: tuple[float, float] = (0.1, 2.0),
-        p_bounds: tuple[float, float] = (0.1, 0.9),
-        mixer_hidden_dim: int = 64,
-        feature_dim: int = 64,
-        group_size: int | None = None,
-    ) -> Networks:
+    def build(cls, settings: NetworkSettings, obs_dim: int) -> Networks:
         """The three networks with matching sizes; the commitment embedding has the obs field size.
 
-        group_size < n_agents makes the encoder and mixer hierarchical (within groups, then across).
+        A group size below n_agents makes the encoder and mixer hierarchical (within groups, then across).
         """
-        belief = BeliefNetwork(n_agents, obs_dim, n_fields, belief_dim, entity_dim, n_heads, n_blocks, dropout,
-                               t_bounds, p_bounds)
-        group = effective_group_size(n_agents, group_size)
+        s = settings
+        belief = BeliefNetwork(s.n_agents, obs_dim, len(TEXT_FIELDS), s.belief_dim, s.entity_dim, s.n_heads,
+                               s.n_blocks, s.dropout, s.temperature_bounds, s.penalty_bounds)
+        group = effective_group_size(s.n_agents, s.group_size)
         if group is None:
-            return cls(belief, BeliefEncoder(belief_dim, n_heads, dropout),
-                       Mixer(belief_dim, obs_dim, mixer_hidden_dim, feature_dim, n_heads))
-        return cls(belief, HierarchicalBeliefEncoder(belief_dim, group, n_heads, dropout),
-                   HierarchicalMixer(belief_dim, obs_dim, group, mixer_hidden_dim, feature_dim, n_heads))
+            return cls(belief, BeliefEncoder(s.belief_dim, s.n_heads, s.dropout),
+                       Mixer(s.belief_dim, obs_dim, s.mixer_hidden_dim, s.feature_dim, s.n_heads))
+        return cls(belief, HierarchicalBeliefEncoder(s.belief_dim, group, s.n_heads, s.dropout),
+                   HierarchicalMixer(s.belief_dim, obs_dim, group, s.mixer_hidden_dim, s.feature_dim, s.n_heads))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Disjoint groups, one optimiser each: belief (body + Q head), policy (μ head), encoder, mixer."""

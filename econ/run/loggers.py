@@ -1,4 +1,4 @@
-"""Run loggers: metrics.csv always, W&B online/offline when `logger=wandb`, nothing else on `none`."""
+"""Run loggers, chosen by the `logger` group's `_target_`: metrics.csv (csv), plus W&B (wandb), or none."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from econ.run.job import error_line
+from econ.config.redaction import redacted_container
 from econ.errors import ConfigError
+from econ.llm.client import instantiate_config
 from econ.run.sweep import SweepJob, current_job
 
 log = logging.getLogger(__name__)
@@ -109,22 +111,41 @@ def wandb_settings(logger_cfg: DictConfig, config: dict[str, Any], run_name: str
     return settings
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, config: dict[str, Any], run_name: str) -> list[Logger]:
-    """The loggers for a run; the config given to W&B is already redacted."""
-    loggers: list[Logger] = []
-    if cfg.logger.name == "none":
-        return loggers
-    loggers.append(MetricsCSV(run_dir / "metrics.csv"))
-    if cfg.logger.name == "wandb":
-        offline = wandb_offline(cfg.logger.offline)
-        if offline:
-            os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
-        settings = wandb_settings(cfg.logger, config, run_name, current_job(cfg.task_name))
-        job_type = HydraConfig.get().job.name if HydraConfig.initialized() else None  # train / evaluate
-        loggers.append(WandbLogger(save_dir=str(run_dir), offline=offline, job_type=job_type, **settings))
-        log.info("W&B %s run %s (group %s) in %s", "offline" if offline else "online", settings["name"],
-                 settings["group"], run_dir / "wandb")
-    return loggers
+def csv_loggers(run_dir: Path, config: dict[str, Any], run_name: str, name: str = "csv") -> list[Logger]:
+    """`logger=csv`: metrics.csv only."""
+    return [MetricsCSV(Path(run_dir) / "metrics.csv")]
+
+
+def no_loggers(run_dir: Path, config: dict[str, Any], run_name: str, name: str = "none") -> list[Logger]:
+    """`logger=none`: nothing beyond results.json and the traces."""
+    return []
+
+
+def wandb_loggers(run_dir: Path, config: dict[str, Any], run_name: str, name: str = "wandb", project: str = "econ",
+                  entity: str | None = None, group: str | None = None, tags: list[str] = (),
+                  offline: bool | None = None) -> list[Logger]:
+    """`logger=wandb`: metrics.csv and a W&B run (offline without a key); a sweep's jobs share a group."""
+    logger_cfg = OmegaConf.create({"project": project, "entity": entity, "group": group, "tags": list(tags)})
+    offline = wandb_offline(offline)
+    if offline:
+        os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
+    settings = wandb_settings(logger_cfg, config, run_name, current_job(_task_name(config)))
+    job_type = HydraConfig.get().job.name if HydraConfig.initialized() else None  # train / evaluate
+    run_dir = Path(run_dir)
+    wandb_logger = WandbLogger(save_dir=str(run_dir), offline=offline, job_type=job_type, **settings)
+    log.info("W&B %s run %s (group %s) in %s", "offline" if offline else "online", settings["name"],
+             settings["group"], run_dir / "wandb")
+    return [MetricsCSV(run_dir / "metrics.csv"), wandb_logger]
+
+
+def _task_name(config: dict[str, Any]) -> str:
+    return str(config.get("task_name", "econ"))
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]:
+    """The loggers of the `logger` group's `_target_`; the config given to them is already redacted."""
+    make = instantiate_config(cfg.logger, _partial_=True)  # run-time arguments are passed as they are, not as config
+    return make(run_dir=run_dir, config=redacted_container(cfg), run_name=run_name)
 
 
 def flatten(node: Any, prefix: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from econ.config.redaction import save_resolved_config
+from econ.config.settings import Settings, load_settings
 from econ.config.validate import validate
 from econ.data.datasets import Splits, load_splits
 from econ.embed import Embedder, build_embedder
@@ -41,10 +42,15 @@ class Components:
         self.usage.close()
 
 
-def start(cfg: DictConfig) -> Components:
-    """Validate the config, save it redacted, load data and build the LLM client and embedder."""
+def prepare(cfg: DictConfig) -> Settings:
+    """Keys from the env file, every config value checked, the typed settings: before anything loads."""
     load_env_file()  # keys from ECON_ENV_FILE, before anything reads or redacts them
     validate(cfg)
+    return load_settings(cfg)
+
+
+def start(cfg: DictConfig) -> Components:
+    """Save the (prepared) config redacted, seed, load data and build the LLM client and embedder."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     save_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
