@@ -10,6 +10,7 @@ from rich.table import Table
 
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS
 from econ.game.records import EpisodeResult
+from econ.data.answers import parse_rate
 from econ.errors import ConfigError
 from econ.eval.stats import paired_difference, wilson_interval
 
@@ -78,7 +79,7 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "accuracy": correct / per,
         "accuracy_ci95": [low, high],
         "sampling": sampling_used(results),
-        "parse_rate": sum(a is not None for a in answers) / max(len(answers), 1),
+        "parse_rate": parse_rate(answers),
         "commitment_json_rate": sum(c.commitment_json_ok for c in commitments) / max(len(commitments), 1),
         "commitment_fallback_rate": sum(c.commitment_fallback for c in commitments) / max(len(commitments), 1),
         "strategy_leak_rate": sum(r.strategy_leak for r in results) / per,

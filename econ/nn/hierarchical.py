@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from econ.nn.encoder import BeliefEncoder
-from econ.nn.mixer import Mixer, _mlp
+from econ.nn.mixer import Mixer, _mlp, monotonic_mix
 
 
 def per_group(fn: Callable[..., Tensor], group_size: int, grouped: tuple[Tensor, ...],
@@ -56,7 +56,7 @@ class HierarchicalBeliefEncoder(nn.Module):
 
 
 class MonotonicMix(nn.Module):
-    """Q = |W2(E)| · ELU((1/M) Σ_j |W1(E, x_j)| · Q_j + B1(E)) + V(E): the flat mixer's form over M items x_j."""
+    """The flat mixer's equation (`monotonic_mix`) over M items x_j, with hypernetworks of its own."""
 
     def __init__(self, belief_dim: int, hidden_dim: int):
         super().__init__()
@@ -66,11 +66,8 @@ class MonotonicMix(nn.Module):
         self.value = _mlp(belief_dim, hidden_dim, 1)
 
     def forward(self, q: Tensor, state: Tensor, items: Tensor) -> Tensor:
-        """q (B, M), E (B, D), x (B, M, D) -> (B,), non-decreasing in every q_j."""
-        state_per_item = state.unsqueeze(1).expand(-1, q.shape[1], -1)  # (B, M, D)
-        w1 = self.hyper_w1(torch.cat([state_per_item, items], dim=-1)).abs()  # (B, M, hidden)
-        hidden = nn.functional.elu((w1 * q.unsqueeze(-1)).mean(dim=1) + self.hyper_b1(state))  # (B, hidden)
-        return (self.hyper_w2(state).abs() * hidden).sum(dim=-1) + self.value(state).squeeze(-1)
+        """q (B, M), E (B, D), x (B, M, D) -> (B,), non-decreasing in every q_j (`monotonic_mix`)."""
+        return monotonic_mix(q, state, items, self.hyper_w1, self.hyper_b1, self.hyper_w2, self.value)
 
 
 class HierarchicalMixer(Mixer):

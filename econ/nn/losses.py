@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from econ.nn.networks import Networks
+from econ.nn.reward_weights import combine
 from econ.nn.transition import TransitionBatch
 
 
@@ -98,7 +99,7 @@ def econ_losses(
     r_i = α · terms_i, r_tot = mean_i r_i, y_i = r_i + γ(1 − done)·Q_i'(b', μ'(b')),
     y_tot = r_tot + γ(1 − done)·Q_tot'(Q', E', b') with the target networks, under no_grad.
     """
-    rewards = batch.reward_terms @ alpha.detach()  # (B, N)
+    rewards = combine(batch.reward_terms, alpha.detach())  # (B, N)
     team_reward = rewards.mean(dim=1)  # (B,)
     not_done = 1.0 - batch.done  # (B,)
 
