@@ -145,9 +145,9 @@ def main() -> None:
 
     episodes, per_update = t["episodes"], median(t["update"])
     per_episode = {  # seconds per episode, amortised
-        "learner update (every %d episodes)" % t["update_interval"]: sum(t["update"]) / episodes,
+        f"learner update (every {t['update_interval']} episodes)": sum(t["update"]) / episodes,
         "belief forward (acting)": t["forward"] / episodes,
-        "checkpoint (every %d, %.1f MB)" % (t["checkpoint_every"], t["size_mb"]): sum(t["checkpoint"]) / episodes,
+        f"checkpoint (every {t['checkpoint_every']}, {t['size_mb']:.1f} MB)": sum(t["checkpoint"]) / episodes,
         "traces.jsonl append": sum(t["traces"]) / episodes,
         "everything but LLM calls": (t["fit"] - t["path"]) / episodes,
     }
@@ -162,11 +162,11 @@ def main() -> None:
     if local:
         amortised = per_update / t["update_interval"]
         rows = [
-            ("learner update, amortised (every %d episodes)" % t["update_interval"], amortised * 1000,
+            (f"learner update, amortised (every {t['update_interval']} episodes)", amortised * 1000,
              100 * amortised / local["wall"]),
             ("learner update, one (vs one episode)", per_update * 1000, 100 * per_update / local["wall"]),
             ("belief forward (acting)", local["forward"] * 1000, 100 * local["forward"] / local["wall"]),
-            ("checkpoint (every %d)" % t["checkpoint_every"], median(t["checkpoint"]) * 1000 / t["checkpoint_every"],
+            (f"checkpoint (every {t['checkpoint_every']})", median(t["checkpoint"]) * 1000 / t["checkpoint_every"],
              100 * median(t["checkpoint"]) / t["checkpoint_every"] / local["wall"]),
         ]
         print_table(

@@ -260,9 +260,9 @@ def _rows_to_problems(spec: _Spec, data: Any, where: str, split: str, official: 
     needed = list(spec.question_fields) + ([spec.id_field] if spec.id_field else [])
     if spec.answer_type == "numeric" or not (spec.solution_field and spec.solution_field in columns):
         needed.append(spec.answer_field)
-    for field in needed:
-        if field not in columns:
-            raise DataError(f"{where} [{split}]: no field {field!r}; fields present: {', '.join(sorted(columns))} "
+    for name in needed:
+        if name not in columns:
+            raise DataError(f"{where} [{split}]: no field {name!r}; fields present: {', '.join(sorted(columns))} "
                             f"(set dataset.question_field / answer_field / id_field)")
     if len(data) == 0:
         raise DataError(f"{where} [{split}]: no rows; the dataset is empty")

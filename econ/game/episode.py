@@ -3,7 +3,7 @@
 Executors answer concurrently, each under its own sampling action, and never see each
 other's text: only the question, the strategy, their own last answer and the last
 commitment. With agents.group_size = g < N the coordination is hierarchical
-(econ/game/hierarchy.py): one strategy per group of g executors, and the commitment comes from a
+(econ/game/tree.py): one strategy per group of g executors, and the commitment comes from a
 tree of coordinators; executors see their group's strategy and the global commitment, so no
 prompt grows with N.
 
