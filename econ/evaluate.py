@@ -43,8 +43,12 @@ def evaluate(cfg: DictConfig) -> dict:
         if checkpoint is not None:
             learner = ECONModule(settings, obs_dim=parts.embedder.dim)
             learner.restore(checkpoint)
-            extra.update(alpha=learner.reward_weights.alpha.tolist(), checkpoint=str(cfg.ckpt_path),
-                         train_episodes=learner.episodes_done, updates=learner.updates_done)
+            extra.update(
+                alpha=learner.reward_weights.alpha.tolist(),
+                checkpoint=str(cfg.ckpt_path),
+                train_episodes=learner.episodes_done,
+                updates=learner.updates_done,
+            )
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
         runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
         players = Players(parts.client, runner, learner)

@@ -50,10 +50,16 @@ def train(cfg: DictConfig) -> dict:
         learner.attach(parts.splits.train, runner, parts.loop, parts.traces, settings.learner.max_episodes)
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
         trainer = instantiate(
-            cfg.trainer, logger=loggers or False, max_epochs=1, enable_checkpointing=False,
+            cfg.trainer,
+            logger=loggers or False,
+            max_epochs=1,
+            enable_checkpointing=False,
             default_root_dir=str(parts.run_dir),
-            callbacks=[EpisodeCheckpoint(last, settings.learner.checkpoint_every), TrainingProgress(),
-                       GlobalRNGCheckpoint(checkpoint)],
+            callbacks=[
+                EpisodeCheckpoint(last, settings.learner.checkpoint_every),
+                TrainingProgress(),
+                GlobalRNGCheckpoint(checkpoint),
+            ],
         )
         trainer.fit(learner)
         log.info("trained on %d episodes, %d updates", learner.episodes_done, learner.updates_done)
@@ -62,13 +68,19 @@ def train(cfg: DictConfig) -> dict:
         players = Players(parts.client, runner, learner)
         summaries = evaluate_methods(methods, players, parts, problems, cfg.llm.problem_concurrency)
         described = {key: value for method in methods for key, value in method.describe().items()}
-        results = write_results(cfg, parts, summaries, {
-            **described,
-            "alpha": learner.reward_weights.alpha.tolist(),
-            "train_episodes": learner.episodes_done,
-            "updates": learner.updates_done,
-            "checkpoint": str(last),
-        }, split=cfg.eval_split)
+        results = write_results(
+            cfg,
+            parts,
+            summaries,
+            {
+                **described,
+                "alpha": learner.reward_weights.alpha.tolist(),
+                "train_episodes": learner.episodes_done,
+                "updates": learner.updates_done,
+                "checkpoint": str(last),
+            },
+            split=cfg.eval_split,
+        )
         log_results(loggers, results)
         return results
     except BaseException as error:

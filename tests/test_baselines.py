@@ -14,19 +14,19 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from econ.methods.budget import load_budget, nearest_whole
 from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
+from econ.eval.report import summarize
 from econ.evaluate import evaluate as evaluate_run
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
-from econ.game.policy import BeliefPolicy
-from econ.nn.belief import BeliefNetwork
 from econ.methods import Players, build_method
-from econ.eval.report import summarize
+from econ.methods.budget import load_budget, nearest_whole
+from econ.nn.belief import BeliefNetwork
 
 REPO = Path(__file__).resolve().parents[1]
 PROBLEMS = [
@@ -85,9 +85,18 @@ def user_text(messages) -> str:
 
 async def econ_results_json(server, tmp_path: Path, n_agents: int = 3, k_rounds: int = 2) -> Path:
     """A real ECON evaluation (all k_rounds played) against the server, written as a results.json."""
-    settings = GameSettings(n_agents=n_agents, top_p=0.9, max_tokens_strategy=50, max_tokens_executor=64,
-                            max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
-                            executors_see_commitment=True, seed=0)
+    settings = GameSettings(
+        n_agents=n_agents,
+        top_p=0.9,
+        max_tokens_strategy=50,
+        max_tokens_executor=64,
+        max_tokens_commitment=64,
+        coordinator_temperature=0.2,
+        threshold=0.0,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+    )
     belief = BeliefNetwork(n_agents, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     runner = EpisodeRunner(client_for(server), HashEmbedder(), settings)
     results = [(await runner.play(p, "econ", k_rounds, BeliefPolicy(belief)))[0] for p in PROBLEMS]
@@ -140,12 +149,22 @@ async def test_mad_agents_see_their_own_and_every_other_agents_previous_answer(l
 
 async def test_econ_executors_never_see_another_executors_answer(loopback_factory, tmp_path):
     server = loopback_factory(responder=NumberedReplies())
-    settings = GameSettings(n_agents=3, top_p=0.9, max_tokens_strategy=50, max_tokens_executor=64,
-                            max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
-                            executors_see_commitment=True, seed=0)
+    settings = GameSettings(
+        n_agents=3,
+        top_p=0.9,
+        max_tokens_strategy=50,
+        max_tokens_executor=64,
+        max_tokens_commitment=64,
+        coordinator_temperature=0.2,
+        threshold=0.0,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+    )
     belief = BeliefNetwork(3, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     result, _ = await EpisodeRunner(client_for(server), HashEmbedder(), settings).play(
-        PROBLEMS[0], "econ", 2, BeliefPolicy(belief))
+        PROBLEMS[0], "econ", 2, BeliefPolicy(belief)
+    )
     sent = [user_text(body["messages"]) for body in server.chat_requests()]
     executor_texts = {(c.round, c.agent): c.text for c in result.calls if c.role == "executor"}
     assert len(executor_texts) == 6
@@ -207,7 +226,11 @@ async def test_rerun_is_served_from_the_cache_with_the_same_accounting(loopback_
     second = await mad.play(players_for(server, cache), PROBLEMS[1])
     assert len(server.chat_requests()) == 6 and second.cache_hits == 6 and first.cache_hits == 0
     assert (second.llm_calls, second.prompt_tokens, second.completion_tokens, second.final_answer) == (
-        first.llm_calls, first.prompt_tokens, first.completion_tokens, first.final_answer)
+        first.llm_calls,
+        first.prompt_tokens,
+        first.completion_tokens,
+        first.final_answer,
+    )
 
 
 @pytest.mark.parametrize(
@@ -243,15 +266,34 @@ def test_evaluate_refuses_bad_input_before_loading_anything():
 
 
 def test_evaluate_runs_a_baseline_without_a_checkpoint(loopback, tmp_path):
-    overrides = ["method=mad", "method.rounds=2", "agents.n_agents=2", "model=openai_compatible",
-                 f"model.base_url={loopback.base_url}", "model.model=loopback", "dataset.limit=2",
-                 f"hydra.run.dir={tmp_path / 'run'}"]
+    overrides = [
+        "method=mad",
+        "method.rounds=2",
+        "agents.n_agents=2",
+        "model=openai_compatible",
+        f"model.base_url={loopback.base_url}",
+        "model.model=loopback",
+        "dataset.limit=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     env = {**os.environ, "ECON_CACHE_DIR": str(tmp_path / "cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "econ.evaluate", *overrides], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "econ.evaluate", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["methods"]["mad"]["n"] == 2 and results["methods"]["mad"]["llm_calls_per_problem"] == 4
-    assert results["baseline"] == {"method": "mad", "agents": 2, "rounds": 2, "temperature": 0.7, "penalty": 0.1,
-                                   "budget": None}
+    assert results["baseline"] == {
+        "method": "mad",
+        "agents": 2,
+        "rounds": 2,
+        "temperature": 0.7,
+        "penalty": 0.1,
+        "budget": None,
+    }
     assert len(loopback.chat_requests()) == 8

@@ -24,4 +24,3 @@ def register_resolvers() -> None:
     """Make econ's resolvers available to Hydra before it composes a config."""
     if not OmegaConf.has_resolver("econ_run_name"):
         OmegaConf.register_new_resolver("econ_run_name", run_name)
-

@@ -35,9 +35,14 @@ class NetworkSettings:
     def from_agents(cls, agents: Any) -> NetworkSettings:
         """From an `agents` config node (or the dict a checkpoint stored)."""
         return cls(
-            n_agents=agents["n_agents"], belief_dim=agents["belief_dim"], entity_dim=agents["entity_dim"],
-            n_heads=agents["n_heads"], n_blocks=agents["n_blocks"], dropout=agents["dropout"],
-            temperature_bounds=tuple(agents["temperature_bounds"]), penalty_bounds=tuple(agents["penalty_bounds"]),
+            n_agents=agents["n_agents"],
+            belief_dim=agents["belief_dim"],
+            entity_dim=agents["entity_dim"],
+            n_heads=agents["n_heads"],
+            n_blocks=agents["n_blocks"],
+            dropout=agents["dropout"],
+            temperature_bounds=tuple(agents["temperature_bounds"]),
+            penalty_bounds=tuple(agents["penalty_bounds"]),
             group_size=agents.get("group_size"),
         )
 

@@ -52,8 +52,9 @@ class Rule:
             return "use a number"
         if self.high is None:
             return "use a positive number" if self.low == 0 and self.low_open else f"use a value >= {self.low:g}"
-        return (f"use a value in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
-                f"{')' if self.high_open else ']'}")
+        return (
+            f"use a value in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        )
 
     def accepts(self, value: Any) -> bool:
         if value is None:
@@ -75,8 +76,9 @@ def whole(low: int = 1, null: str | None = None) -> Rule:
     return Rule("whole", low=low, null=null)
 
 
-def number(low: float | None = None, high: float | None = None, low_open: bool = False,
-           high_open: bool = False) -> Rule:
+def number(
+    low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> Rule:
     return Rule("number", low, high, low_open, high_open)
 
 
@@ -95,8 +97,18 @@ RULES: dict[str, Rule] = {
     **{f"bne.{key}": whole(1) for key in ("max_iterations_infer", "max_iterations_train", "max_rounds")},
     "bne.threshold": number(0, low_open=True),
     **{f"reward.{key}": number(0) for key in ("lr", "reg", "lambda_sd", "lambda_m", "lambda_e")},
-    **{f"learner.{key}": whole(1) for key in ("buffer_size", "batch_size", "update_interval", "updates_per_step",
-                                              "policy_delay", "checkpoint_every", "torch_threads")},
+    **{
+        f"learner.{key}": whole(1)
+        for key in (
+            "buffer_size",
+            "batch_size",
+            "update_interval",
+            "updates_per_step",
+            "policy_delay",
+            "checkpoint_every",
+            "torch_threads",
+        )
+    },
     "learner.gamma": number(0, 1, low_open=True),
     **{f"learner.{key}": number() for key in ("tau", "lr", "lr_policy", "lr_coordinator")},
     "learner.exploration_sigma": number(0),
@@ -110,8 +122,12 @@ RULES: dict[str, Rule] = {
     "eval_split": Rule("choice", choices=EVAL_SPLITS),  # train only; evaluate always uses test
 }
 # Keys a config may leave out, and the value a run then uses.
-DEFAULTS = {"agents.structured_commitment": True, "agents.group_size": None, "eval_split": "test",
-            "dataset.validation_fraction": 0}
+DEFAULTS = {
+    "agents.structured_commitment": True,
+    "agents.group_size": None,
+    "eval_split": "test",
+    "dataset.validation_fraction": 0,
+}
 
 
 def _require(condition: bool, key: str, fix: str) -> None:
@@ -134,8 +150,11 @@ def validate(cfg: DictConfig) -> None:
         if rule.kind == "bounds":
             low, high = float(value[0]), float(value[1])
             limit = f"[{rule.low}, {rule.high}]" if rule.high is not None else f">= {rule.low}"
-            _require(low >= rule.low and (rule.high is None or high <= rule.high), f"{key}={list(value)}",
-                     f"keep both within {limit}")
+            _require(
+                low >= rule.low and (rule.high is None or high <= rule.high),
+                f"{key}={list(value)}",
+                f"keep both within {limit}",
+            )
             _require(low <= high, f"{key}={list(value)}", "min must not exceed max")
     _check_related(cfg)
     reject_secret_values(cfg)
@@ -145,12 +164,21 @@ def _check_related(cfg: DictConfig) -> None:
     """The checks that relate several keys, or a list's entries."""
     agents = cfg.agents
     for key in ("belief_dim", "entity_dim"):
-        _require(agents[key] % agents.n_heads == 0, f"agents.{key}={agents[key]}",
-                 f"must be divisible by agents.n_heads={agents.n_heads}")
+        _require(
+            agents[key] % agents.n_heads == 0,
+            f"agents.{key}={agents[key]}",
+            f"must be divisible by agents.n_heads={agents.n_heads}",
+        )
     reward = cfg.reward
     alpha = list(reward.alpha_init) if isinstance(reward.alpha_init, (list, ListConfig)) else [reward.alpha_init]
-    _require(len(alpha) == 3 and all(_is_number(a) and a > 0 for a in alpha), f"reward.alpha_init={alpha}",
-             "give three positive weights [AL, TS, CC]")
+    _require(
+        len(alpha) == 3 and all(_is_number(a) and a > 0 for a in alpha),
+        f"reward.alpha_init={alpha}",
+        "give three positive weights [AL, TS, CC]",
+    )
     split = OmegaConf.select(cfg, "eval_split", default="test")
-    _require(split != "validation" or OmegaConf.select(cfg, "dataset.validation_fraction", default=0) > 0,
-             "eval_split=validation", "needs a validation split; set dataset.validation_fraction in (0, 1), e.g. 0.2")
+    _require(
+        split != "validation" or OmegaConf.select(cfg, "dataset.validation_fraction", default=0) > 0,
+        "eval_split=validation",
+        "needs a validation split; set dataset.validation_fraction in (0, 1), e.g. 0.2",
+    )

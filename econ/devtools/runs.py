@@ -28,8 +28,8 @@ def compose_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
 
 def write_untrained_checkpoint(path: Path, overrides: list[str], obs_dim: int = MINILM_DIM, seed: int = 0) -> Path:
     """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests."""
-    from econ.learner.module import ECONModule
     from econ.config.settings import load_settings
+    from econ.learner.module import ECONModule
 
     with torch.random.fork_rng():  # the caller's global RNG stays as it was
         torch.manual_seed(seed)

@@ -6,8 +6,8 @@ import httpx
 import torch
 
 from econ.errors import ConfigError, LLMError
-from econ.llm.retry import retrying as retrying_faults
 from econ.llm.faults import Fault, read_api_key, sdk_fault
+from econ.llm.retry import retrying as retrying_faults
 from econ.llm.together import normalise_together_base_url
 
 
@@ -63,7 +63,9 @@ class TogetherEmbedder:
         try:
             return retrying(self._request, texts)
         except Fault as fault:
-            raise LLMError(f"embedder=together: gave up after {self.max_retries + 1} attempts, last fault: {fault}") from None
+            raise LLMError(
+                f"embedder=together: gave up after {self.max_retries + 1} attempts, last fault: {fault}"
+            ) from None
 
     def _request(self, texts: list[str]) -> torch.Tensor:
         try:

@@ -55,12 +55,16 @@ async def evaluate(
     tokens = sum(r.prompt_tokens + r.completion_tokens for r in done.values())
 
     with Progress(
-        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("acc {task.fields[acc]}  tokens {task.fields[tokens]}"), TimeElapsedColumn(),
+        TextColumn(f"[bold]{method}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}  tokens {task.fields[tokens]}"),
+        TimeElapsedColumn(),
         transient=False,
     ) as progress:
-        task = progress.add_task(method, total=len(problems), completed=len(done),
-                                 acc=_accuracy(correct, len(done)), tokens=tokens)
+        task = progress.add_task(
+            method, total=len(problems), completed=len(done), acc=_accuracy(correct, len(done)), tokens=tokens
+        )
 
         async def run_one(problem: Problem) -> None:
             nonlocal correct, tokens

@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_methods(
-    methods: list[Method], players: Players, parts: Components, problems: list[Problem], concurrency: int = 1,
+    methods: list[Method],
+    players: Players,
+    parts: Components,
+    problems: list[Problem],
+    concurrency: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Each method on the same problems, resumable; its summary records the tag its per-problem log holds.
 
@@ -30,9 +34,17 @@ def evaluate_methods(
     summaries, by_method = {}, {}
     for method in methods:
         tag = method.tag(players)
-        results = parts.loop.run_until_complete(evaluate(
-            problems, partial(method.play, players), method.name, parts.run_dir, parts.traces, concurrency, tag,
-        ))
+        results = parts.loop.run_until_complete(
+            evaluate(
+                problems,
+                partial(method.play, players),
+                method.name,
+                parts.run_dir,
+                parts.traces,
+                concurrency,
+                tag,
+            )
+        )
         summaries[method.name], by_method[method.name] = {**summarize(results), "policy": tag}, results
     for name, paired in paired_with_reference(by_method).items():
         summaries[name]["vs_econ"] = paired
@@ -40,7 +52,10 @@ def evaluate_methods(
 
 
 def write_results(
-    cfg: DictConfig, parts: Components, summaries: dict[str, dict[str, Any]], extra: dict[str, Any],
+    cfg: DictConfig,
+    parts: Components,
+    summaries: dict[str, dict[str, Any]],
+    extra: dict[str, Any],
     split: str = "test",
 ) -> dict[str, Any]:
     """results.json in the run dir, the final table on the terminal; both name the evaluated split."""

@@ -44,21 +44,34 @@ class TrainingProgress(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("acc {task.fields[acc]}  tokens {task.fields[tokens]}  updates {task.fields[updates]}"),
             TimeElapsedColumn(),
         )
         self.progress.start()
-        self.task = self.progress.add_task("train", total=pl_module.n_episodes, completed=pl_module.episodes_done,
-                                           acc="-", tokens=0, updates=pl_module.updates_done)
+        self.task = self.progress.add_task(
+            "train",
+            total=pl_module.n_episodes,
+            completed=pl_module.episodes_done,
+            acc="-",
+            tokens=0,
+            updates=pl_module.updates_done,
+        )
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         result = pl_module.last_result
         self.correct += result.correct
         self.tokens += result.prompt_tokens + result.completion_tokens
         played = batch_idx + 1
-        self.progress.update(self.task, completed=pl_module.episodes_done, acc=f"{self.correct / played:.1%}",
-                             tokens=self.tokens, updates=pl_module.updates_done)
+        self.progress.update(
+            self.task,
+            completed=pl_module.episodes_done,
+            acc=f"{self.correct / played:.1%}",
+            tokens=self.tokens,
+            updates=pl_module.updates_done,
+        )
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if self.progress is not None:
@@ -81,7 +94,9 @@ class GlobalRNGCheckpoint(L.Callback):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[RNG_CHECKPOINT_KEY] = torch.get_rng_state()
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._pending is not None:
             torch.set_rng_state(self._pending)
             self._pending = None

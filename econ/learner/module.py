@@ -22,11 +22,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from econ.config.settings import Settings
 from econ.data.datasets import Problem
 from econ.game.episode import EpisodeRunner
 from econ.game.policy import BeliefPolicy
 from econ.game.records import EpisodeResult
-from econ.config.settings import Settings
 from econ.learner.checkpoint import CHECKPOINT_FORMAT
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
 from econ.run.jsonl import JsonlLog
@@ -74,8 +74,14 @@ class ECONModule(L.LightningModule):
         self.last_result: EpisodeResult | None = None
         self._pending_optimizer_states: list[dict] = []
 
-    def attach(self, problems: Sequence[Problem], runner: EpisodeRunner, loop: asyncio.AbstractEventLoop,
-               traces: JsonlLog, max_episodes: int | None) -> None:
+    def attach(
+        self,
+        problems: Sequence[Problem],
+        runner: EpisodeRunner,
+        loop: asyncio.AbstractEventLoop,
+        traces: JsonlLog,
+        max_episodes: int | None,
+    ) -> None:
         """Give the module what it plays with: train problems, the game, the event loop, the trace log."""
         self.problems, self.runner, self.loop, self.traces = problems, runner, loop, traces
         self.n_episodes = len(problems) if max_episodes is None else min(max_episodes, len(problems))
@@ -83,8 +89,12 @@ class ECONModule(L.LightningModule):
     def configure_optimizers(self):
         groups = self.nets.parameter_groups()
         learner = self.learner
-        rates = {"belief": learner.lr, "policy": learner.lr_policy,
-                 "encoder": learner.lr_coordinator, "mixer": learner.lr_coordinator}
+        rates = {
+            "belief": learner.lr,
+            "policy": learner.lr_policy,
+            "encoder": learner.lr_coordinator,
+            "mixer": learner.lr_coordinator,
+        }
         optimisers = [torch.optim.Adam(groups[name], lr=rates[name]) for name in GROUPS]
         optimisers.append(torch.optim.Adam(self.reward_weights.parameters(), lr=self.settings.reward.lr))
         return optimisers
@@ -96,7 +106,9 @@ class ECONModule(L.LightningModule):
         problem = self.problems[int(index)]
         self.nets.eval()  # acting: no dropout; exploration comes from the action noise
         policy = BeliefPolicy(self.nets.belief, self.learner.exploration_sigma, self.generator)
-        result, transitions = self.loop.run_until_complete(self.runner.play(problem, "train", self.settings.k_train, policy))
+        result, transitions = self.loop.run_until_complete(
+            self.runner.play(problem, "train", self.settings.k_train, policy)
+        )
         self.buffer.append(transitions)
         self.last_result = result
         self.episodes_done += 1
@@ -132,8 +144,9 @@ class ECONModule(L.LightningModule):
         per_update = self.learner.updates_per_step
         for step in range(self.updates_done * per_update + 1, (self.updates_done + 1) * per_update + 1):
             batch = collate(self.sampler.sample(transitions, size))
-            losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
-                                 self.learner.gamma, self.lambdas)
+            losses = econ_losses(
+                self.nets, self.target, batch, self.reward_weights.alpha, self.learner.gamma, self.lambdas
+            )
             dynamic_reward_loss = self.reward_weights.dynamic_reward_loss(batch.reward_terms, batch.team_correct)
             for optimiser in optimisers:
                 optimiser.zero_grad()

@@ -114,8 +114,9 @@ class LLMClient:
         )
         return completion
 
-    def _key(self, messages: list[Message], sampling: Sampling, sample_index: int,
-             json_schema: JsonSchema | None) -> str:
+    def _key(
+        self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
+    ) -> str:
         salt = getattr(self.backend, "cache_salt", "")
         return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
 
@@ -124,13 +125,22 @@ class LLMClient:
         return getattr(self.backend, "json_schema_supported", True)
 
     async def _call_with_retries(
-        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str,
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        role: str,
+        problem_id: str,
         json_schema: JsonSchema | None = None,
     ) -> Completion:
         faults: Counter = Counter()
         attempts = 0
-        retrying = retrying_faults(self.max_retries, self.retry_initial_wait_s, self.retry_max_wait_s,
-                                   asynchronous=True, before_sleep=lambda state: self._log_retry(state, problem_id, role))
+        retrying = retrying_faults(
+            self.max_retries,
+            self.retry_initial_wait_s,
+            self.retry_max_wait_s,
+            asynchronous=True,
+            before_sleep=lambda state: self._log_retry(state, problem_id, role),
+        )
         try:
             async for attempt in retrying:
                 with attempt:
@@ -163,7 +173,12 @@ class LLMClient:
         sleep = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "problem %s (%s): %s; retry %d/%d in %.2fs",
-            problem_id, role, fault, state.attempt_number, self.max_retries, sleep,
+            problem_id,
+            role,
+            fault,
+            state.attempt_number,
+            self.max_retries,
+            sleep,
         )
 
     async def aclose(self) -> None:

@@ -35,9 +35,19 @@ def fault_wait(initial_s: float, max_s: float) -> Callable[[RetryCallState], flo
     return wait
 
 
-def retrying(max_retries: int, initial_s: float, max_s: float, asynchronous: bool = False,
-             before_sleep: Callable[[RetryCallState], None] | None = None) -> Retrying | AsyncRetrying:
+def retrying(
+    max_retries: int,
+    initial_s: float,
+    max_s: float,
+    asynchronous: bool = False,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> Retrying | AsyncRetrying:
     """Up to `max_retries` retries of a `Fault` (then the last one is raised), waiting by `fault_wait`."""
     kind = AsyncRetrying if asynchronous else Retrying
-    return kind(stop=stop_after_attempt(max_retries + 1), wait=fault_wait(initial_s, max_s),
-                retry=retry_if_exception_type(Fault), before_sleep=before_sleep, reraise=True)
+    return kind(
+        stop=stop_after_attempt(max_retries + 1),
+        wait=fault_wait(initial_s, max_s),
+        retry=retry_if_exception_type(Fault),
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -53,7 +53,9 @@ class EconMethod:
     def tag(self, players: Players) -> str:
         # same policy, same prompts, same way of asking for the commitment
         structured = players.runner.settings.structured_commitment
-        return f"{self.policy(players)[1]}-{prompts.template_fingerprint()}-{prompts.commitment_fingerprint(structured)}"
+        return (
+            f"{self.policy(players)[1]}-{prompts.template_fingerprint()}-{prompts.commitment_fingerprint(structured)}"
+        )
 
     async def play(self, players: Players, problem: Problem) -> EpisodeResult:
         result, _ = await players.runner.play(problem, self.name, self.rounds, self.policy(players)[0])
@@ -65,12 +67,21 @@ class FixedActionMethod(EconMethod):
 
     needs_checkpoint = False
 
-    def __init__(self, name: str, rounds: int, temperature: float, penalty: float, n_agents: int,
-                 temperature_bounds: tuple[float, float], penalty_bounds: tuple[float, float]):
+    def __init__(
+        self,
+        name: str,
+        rounds: int,
+        temperature: float,
+        penalty: float,
+        n_agents: int,
+        temperature_bounds: tuple[float, float],
+        penalty_bounds: tuple[float, float],
+    ):
         super().__init__(name, rounds)
         self.action = {"temperature": temperature, "penalty": penalty}
-        self._policy = FixedActionPolicy(temperature, penalty, n_agents, tuple(temperature_bounds),
-                                         tuple(penalty_bounds))
+        self._policy = FixedActionPolicy(
+            temperature, penalty, n_agents, tuple(temperature_bounds), tuple(penalty_bounds)
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"fixed_action": dict(self.action)}

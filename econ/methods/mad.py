@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 
-from econ.methods.budget import load_budget, nearest_whole
-from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts
 from econ.game.records import EpisodeResult, RoundRecord
 from econ.methods import Players
+from econ.methods.budget import load_budget, nearest_whole
+from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 
 
 class Debate(Baseline):
@@ -25,8 +25,17 @@ class Debate(Baseline):
     """
 
     def __init__(
-        self, name: str, agents: int, rounds: int, temperature: float, penalty: float, top_p: float,
-        max_tokens: int, seed: int, budget: str | None = None, budget_source: str | None = None,
+        self,
+        name: str,
+        agents: int,
+        rounds: int,
+        temperature: float,
+        penalty: float,
+        top_p: float,
+        max_tokens: int,
+        seed: int,
+        budget: str | None = None,
+        budget_source: str | None = None,
         budget_method: str = "econ",
     ):
         self.name = name
@@ -42,11 +51,20 @@ class Debate(Baseline):
         """This method's settings and the budget it matched (results.json: `baseline`)."""
         budget = None
         if self.budget is not None:
-            matched = (f"{self.agents * self.rounds} calls ({self.agents} agents x {self.rounds} rounds)"
-                       if self.rounds else f">= {self.budget.target:.0f} completion tokens")
+            matched = (
+                f"{self.agents * self.rounds} calls ({self.agents} agents x {self.rounds} rounds)"
+                if self.rounds
+                else f">= {self.budget.target:.0f} completion tokens"
+            )
             budget = {**self.budget.describe(), "matched_per_problem": matched}
-        return {"method": self.name, "agents": self.agents, "rounds": self.rounds,
-                "temperature": self.action.temperature, "penalty": self.action.penalty, "budget": budget}
+        return {
+            "method": self.name,
+            "agents": self.agents,
+            "rounds": self.rounds,
+            "temperature": self.action.temperature,
+            "penalty": self.action.penalty,
+            "budget": budget,
+        }
 
     async def play(self, players: Players, problem: Problem) -> EpisodeResult:
         transcript = Transcript(players.client, self.name, problem, self.action)
@@ -57,8 +75,10 @@ class Debate(Baseline):
             if r == 0:
                 messages = [prompts.solver_messages(problem.question)] * self.agents
             else:
-                messages = [prompts.debate_messages(problem.question, texts[i], texts[:i] + texts[i + 1:])
-                            for i in range(self.agents)]
+                messages = [
+                    prompts.debate_messages(problem.question, texts[i], texts[:i] + texts[i + 1 :])
+                    for i in range(self.agents)
+                ]
             replies = await asyncio.gather(*(transcript.ask(messages[i], r, i) for i in range(self.agents)))
             texts = [reply.text for reply in replies]
             rounds.append(transcript.vote(r, [extract_answer(text) for text in texts]))
@@ -69,5 +89,6 @@ class Debate(Baseline):
             return rounds_played >= self.rounds
         target = self.budget.target
         # every round costs at least one token per agent, so ceil(target / N) rounds bound the loop
-        return rounds_played > 0 and (transcript.completion_tokens >= target
-                                      or rounds_played >= math.ceil(target / self.agents))
+        return rounds_played > 0 and (
+            transcript.completion_tokens >= target or rounds_played >= math.ceil(target / self.agents)
+        )

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import math
 
-from econ.methods.budget import load_budget, nearest_whole
-from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts
 from econ.game.records import EpisodeResult
 from econ.methods import Players
+from econ.methods.budget import load_budget, nearest_whole
+from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 
 
 class SelfConsistency(Baseline):
@@ -26,8 +26,17 @@ class SelfConsistency(Baseline):
     """
 
     def __init__(
-        self, name: str, samples: int, temperature: float, penalty: float, top_p: float, max_tokens: int,
-        seed: int, budget: str | None = None, budget_source: str | None = None, budget_method: str = "econ",
+        self,
+        name: str,
+        samples: int,
+        temperature: float,
+        penalty: float,
+        top_p: float,
+        max_tokens: int,
+        seed: int,
+        budget: str | None = None,
+        budget_source: str | None = None,
+        budget_method: str = "econ",
     ):
         self.name = name
         self.action = FixedAction(temperature, penalty, top_p, max_tokens, seed)
@@ -43,8 +52,13 @@ class SelfConsistency(Baseline):
         if self.budget is not None:
             matched = f"{self.samples} calls" if self.samples else f">= {self.budget.target:.0f} completion tokens"
             budget = {**self.budget.describe(), "matched_per_problem": matched}
-        return {"method": self.name, "samples": self.samples, "temperature": self.action.temperature,
-                "penalty": self.action.penalty, "budget": budget}
+        return {
+            "method": self.name,
+            "samples": self.samples,
+            "temperature": self.action.temperature,
+            "penalty": self.action.penalty,
+            "budget": budget,
+        }
 
     async def play(self, players: Players, problem: Problem) -> EpisodeResult:
         transcript = Transcript(players.client, self.name, problem, self.action)

@@ -73,8 +73,18 @@ class Transcript:
         """One solver call; its seed is keyed by (problem, method, round, agent)."""
         sampling = self.action.sampling(self.problem.id, self.method, round_index, agent)
         reply = await self.client.complete(messages, sampling, role="executor", problem_id=self.accounting_id)
-        self.calls.append(Call("executor", round_index, agent, messages, reply.text, reply.prompt_tokens,
-                               reply.completion_tokens, reply.cached))
+        self.calls.append(
+            Call(
+                "executor",
+                round_index,
+                agent,
+                messages,
+                reply.text,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cached,
+            )
+        )
         return reply
 
     @property
@@ -86,9 +96,14 @@ class Transcript:
         """A round whose outcome is the majority of its answers (no coordinator, so never JSON)."""
         action = [self.action.temperature, self.action.penalty]
         return RoundRecord(
-            round=round_index, actions=[list(action) for _ in answers], belief_norms=[], answers=answers,
-            commitment=majority_answer(answers, self.problem.dataset), commitment_json_ok=False,
-            commitment_fallback=True, residual=None,
+            round=round_index,
+            actions=[list(action) for _ in answers],
+            belief_norms=[],
+            answers=answers,
+            commitment=majority_answer(answers, self.problem.dataset),
+            commitment_json_ok=False,
+            commitment_fallback=True,
+            residual=None,
         )
 
     def result(self, rounds: list[RoundRecord]) -> EpisodeResult:

@@ -16,8 +16,9 @@ from econ.nn.encoder import BeliefEncoder
 from econ.nn.mixer import Mixer, _mlp, monotonic_mix
 
 
-def per_group(fn: Callable[..., Tensor], group_size: int, grouped: tuple[Tensor, ...],
-              shared: tuple[Tensor, ...] = ()) -> Tensor:
+def per_group(
+    fn: Callable[..., Tensor], group_size: int, grouped: tuple[Tensor, ...], shared: tuple[Tensor, ...] = ()
+) -> Tensor:
     """fn on each contiguous group of ≤ group_size agents, batched over groups of equal size.
 
     grouped tensors (B, N, ...) are split along N; shared tensors (B, ...) are repeated for every
@@ -78,15 +79,26 @@ class HierarchicalMixer(Mixer):
     The action features F and the commitment projection are the flat mixer's, over all N agents.
     """
 
-    def __init__(self, belief_dim: int, commitment_dim: int, group_size: int, hidden_dim: int = 64,
-                 feature_dim: int = 64, n_heads: int = 4):
+    def __init__(
+        self,
+        belief_dim: int,
+        commitment_dim: int,
+        group_size: int,
+        hidden_dim: int = 64,
+        feature_dim: int = 64,
+        n_heads: int = 4,
+    ):
         super().__init__(belief_dim, commitment_dim, hidden_dim, feature_dim, n_heads)
         self.group_size = group_size
         self.across = MonotonicMix(belief_dim, hidden_dim)
 
     def q_tot(self, q: Tensor, group: Tensor, beliefs: Tensor) -> Tensor:
         """Q_tot: q (B, N), E (B, D), b (B, N, D) -> (B,), non-decreasing in every Q_i."""
-        q_groups = per_group(lambda q_g, b_g, e: super(HierarchicalMixer, self).q_tot(q_g, e, b_g),
-                             self.group_size, (q, beliefs), (group,))  # (B, G)
+        q_groups = per_group(
+            lambda q_g, b_g, e: super(HierarchicalMixer, self).q_tot(q_g, e, b_g),
+            self.group_size,
+            (q, beliefs),
+            (group,),
+        )  # (B, G)
         summaries = per_group(lambda b_g: b_g.mean(dim=1), self.group_size, (beliefs,))  # (B, G, D)
         return self.across(q_groups, group, summaries)

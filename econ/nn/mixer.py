@@ -27,8 +27,15 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
 
 
-def monotonic_mix(q: Tensor, state: Tensor, items: Tensor, hyper_w1: nn.Module, hyper_b1: nn.Module,
-                  hyper_w2: nn.Module, value: nn.Module) -> Tensor:
+def monotonic_mix(
+    q: Tensor,
+    state: Tensor,
+    items: Tensor,
+    hyper_w1: nn.Module,
+    hyper_b1: nn.Module,
+    hyper_w2: nn.Module,
+    value: nn.Module,
+) -> Tensor:
     """Q = |W2(E)| · ELU((1/M) Σ_j |W1(E, x_j)| · Q_j + B1(E)) + V(E): q (B, M), E (B, D), x (B, M, D) -> (B,).
 
     The one place the mixing equation is written: the flat mixer mixes agents with it (x_j = b_j), the

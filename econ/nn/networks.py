@@ -31,14 +31,30 @@ class Networks(nn.Module):
         A group size below n_agents makes the encoder and mixer hierarchical (within groups, then across).
         """
         s = settings
-        belief = BeliefNetwork(s.n_agents, obs_dim, len(TEXT_FIELDS), s.belief_dim, s.entity_dim, s.n_heads,
-                               s.n_blocks, s.dropout, s.temperature_bounds, s.penalty_bounds)
+        belief = BeliefNetwork(
+            s.n_agents,
+            obs_dim,
+            len(TEXT_FIELDS),
+            s.belief_dim,
+            s.entity_dim,
+            s.n_heads,
+            s.n_blocks,
+            s.dropout,
+            s.temperature_bounds,
+            s.penalty_bounds,
+        )
         group = effective_group_size(s.n_agents, s.group_size)
         if group is None:
-            return cls(belief, BeliefEncoder(s.belief_dim, s.n_heads, s.dropout),
-                       Mixer(s.belief_dim, obs_dim, s.mixer_hidden_dim, s.feature_dim, s.n_heads))
-        return cls(belief, HierarchicalBeliefEncoder(s.belief_dim, group, s.n_heads, s.dropout),
-                   HierarchicalMixer(s.belief_dim, obs_dim, group, s.mixer_hidden_dim, s.feature_dim, s.n_heads))
+            return cls(
+                belief,
+                BeliefEncoder(s.belief_dim, s.n_heads, s.dropout),
+                Mixer(s.belief_dim, obs_dim, s.mixer_hidden_dim, s.feature_dim, s.n_heads),
+            )
+        return cls(
+            belief,
+            HierarchicalBeliefEncoder(s.belief_dim, group, s.n_heads, s.dropout),
+            HierarchicalMixer(s.belief_dim, obs_dim, group, s.mixer_hidden_dim, s.feature_dim, s.n_heads),
+        )
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Disjoint groups, one optimiser each: belief (body + Q head), policy (μ head), encoder, mixer."""

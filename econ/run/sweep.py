@@ -6,7 +6,7 @@ import importlib.util
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +16,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from econ.run.job import FAILED_FILE, is_multirun, run_or_exit
 from econ.config.redaction import redact_text
 from econ.errors import ConfigError
+from econ.run.job import FAILED_FILE, is_multirun, run_or_exit
 
 T = TypeVar("T")
 RESULTS_FILE = "results.json"  # written by econ.eval.results.write_results
@@ -70,8 +70,13 @@ def current_job(task_name: str) -> SweepJob | None:
     params = OmegaConf.select(hydra_cfg, "sweeper.params")
     swept = swept_keys(command_line, OmegaConf.to_container(params) if params is not None else None)
     overrides = tuple(redact_text(o) for o in hydra_cfg.overrides.task)
-    return SweepJob(f"{task_name}-{sweep_dir.name}", int(hydra_cfg.job.num), varied_values(overrides, swept),
-                    overrides, str(sweep_dir))
+    return SweepJob(
+        f"{task_name}-{sweep_dir.name}",
+        int(hydra_cfg.job.num),
+        varied_values(overrides, swept),
+        overrides,
+        str(sweep_dir),
+    )
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -84,8 +89,10 @@ def check_launcher(config: DictConfig) -> None:
         found = False
     if not found:
         choice = OmegaConf.select(config, "hydra.runtime.choices", default={}).get("hydra/launcher")
-        raise ConfigError(f"hydra/launcher={choice}: its plugin ({module}) is not installed; for ray: "
-                          "pip install -e '.[ray]'; joblib, submitit_local and submitit_slurm come with econ")
+        raise ConfigError(
+            f"hydra/launcher={choice}: its plugin ({module}) is not installed; for ray: "
+            "pip install -e '.[ray]'; joblib, submitit_local and submitit_slurm come with econ"
+        )
 
 
 class SweepMonitor(Callback):
