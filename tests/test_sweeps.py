@@ -20,6 +20,7 @@ from econ.config.resolvers import register_resolvers
 from econ.config.validate import validate
 from econ.devtools.loopback import LoopbackServer
 from econ.errors import ConfigError
+from econ.eval.report import check_metric
 from econ.run.sweep import check_launcher, current_job, swept_keys, varied_values
 
 # conf/hydra/launcher/*.yaml extend the plugins' schemas of the same name (see econ.sweep)
@@ -386,3 +387,40 @@ def test_sweep_plots_name_the_split_their_jobs_scored():
     assert accuracy_label(pd.DataFrame({"eval_split": ["validation", "validation"]})) == "validation accuracy"
     assert accuracy_label(pd.DataFrame({"eval_split": ["test"]})) == "test accuracy"
     assert "mixed" in accuracy_label(pd.DataFrame({"eval_split": ["test", "validation"]}))
+
+
+def test_evaluate_sweep_records_a_failed_job_and_goes_on(server, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        "-m",
+        "econ.evaluate",
+        "-m",
+        *TINY,
+        f"model.base_url={server.base_url}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "method=single",
+        "logger=csv",
+        "method.samples=1,0",
+    ]
+    done = _multirun(server, sweep_dir, [], script=command)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ok, failed = _job_dirs(sweep_dir)
+    assert (ok / "results.json").exists() and (ok / "metrics.csv").exists()  # evaluate logs like train
+    failure = json.loads((failed / "failed.json").read_text())
+    assert failure["error"].startswith("method.samples=0") and failure["type"] == "ConfigError"
+    assert "1 of 2 jobs failed" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("metric", ["econ/nosuch", "nosuch/accuracy", "accuracy"])
+def test_an_unknown_optimized_metric_is_a_one_line_error(metric):
+    with pytest.raises(ConfigError, match=rf"^optimized_metric={metric}: use <method>/<metric>") as error:
+        check_metric(metric, ["econ_no_bne", "econ"])
+    assert "\n" not in str(error.value)
+
+
+def test_the_optimized_metric_names_a_method_and_one_of_its_numbers():
+    assert check_metric(_compose([]).optimized_metric, ["econ_no_bne", "econ"]) == ("econ", "accuracy")
+    assert check_metric("econ_no_bne/tokens_per_problem", ["econ_no_bne", "econ"]) == (
+        "econ_no_bne",
+        "tokens_per_problem",
+    )
