@@ -24,11 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
-from econ.report import paired_text, sampling_text  # noqa: E402
-from econ.runlog import read_jsonl  # noqa: E402
-from econ.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.eval.report import paired_text, sampling_text  # noqa: E402
+from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.run.job import run_or_exit  # noqa: E402
+from econ.run.jsonl import read_jsonl  # noqa: E402
 from experiments import token_scaling  # noqa: E402
 
 ECON = ("econ_no_bne", "econ", "econ_fixed_action")
@@ -49,8 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-agents", type=int, default=3, help="ECON executors and MAD debaters")
     parser.add_argument("--rounds", type=int, default=None, help="ECON's K at inference (bne.max_iterations_infer)")
     parser.add_argument("--ckpt", type=Path, default=None, help="trained ECON checkpoint; none = untrained policy")
-    parser.add_argument("--budget", choices=("calls", "completion_tokens", "none"), default="calls",
-                        help="what self_consistency and mad are matched to, per problem, from the econ run")
+    parser.add_argument(
+        "--budget",
+        choices=("calls", "completion_tokens", "none"),
+        default="calls",
+        help="what self_consistency and mad are matched to, per problem, from the econ run",
+    )
     parser.add_argument("--methods", default=",".join(ECON + BASELINES), help="comma-separated methods to run")
     parser.add_argument("--scaling-problems", type=int, default=3, help="problems per N in the token study")
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
@@ -110,12 +114,19 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
     if args.ckpt is None:
         # econ.train with no episodes saves the untrained networks and evaluates them like a trained run
         logger = [] if any(o.startswith("logger=") for o in shared) else ["logger=csv"]
-        results = run_entry("econ.train", [*logger, "learner.max_episodes=0",
-                                           f"eval_methods=[{','.join(wanted)}]", *shared], runs / "econ_untrained")
+        results = run_entry(
+            "econ.train",
+            [*logger, "learner.max_episodes=0", f"eval_methods=[{','.join(wanted)}]", *shared],
+            runs / "econ_untrained",
+        )
         return {method: results for method in wanted}
     ckpt = [path_override("ckpt_path", args.ckpt.resolve())]
-    return {method: run_entry("econ.evaluate", [f"method={method}", *(ckpt if method in LEARNED else []), *shared],
-                              runs / method) for method in wanted}
+    return {
+        method: run_entry(
+            "econ.evaluate", [f"method={method}", *(ckpt if method in LEARNED else []), *shared], runs / method
+        )
+        for method in wanted
+    }
 
 
 def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, Path]) -> dict[str, Path]:
@@ -146,8 +157,11 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
         "label": _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
         "sampling": sampling_text(sampling),
-        **{f"{short}_{stat}": sampling[name][stat] if sampling else None
-           for short, name in (("T", "temperature"), ("p", "penalty")) for stat in ("mean", "min", "max")},
+        **{
+            f"{short}_{stat}": sampling[name][stat] if sampling else None
+            for short, name in (("T", "temperature"), ("p", "penalty"))
+            for stat in ("mean", "min", "max")
+        },
         "n": n,
         "accuracy": s["accuracy"],
         "ci_low": low,
@@ -197,8 +211,11 @@ def correct_by_problem(method: str, results_path: Path) -> dict[str, bool]:
     runs with other weights or prompts); the last record of a problem wins.
     """
     policy = json.loads(results_path.read_text())["methods"][method].get("policy")
-    return {r["problem_id"]: bool(r["correct"]) for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
-            if policy is None or r.get("policy", "") == policy}
+    return {
+        r["problem_id"]: bool(r["correct"])
+        for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
+        if policy is None or r.get("policy", "") == policy
+    }
 
 
 def check_same_problems(rows: list[dict]) -> None:
@@ -208,8 +225,10 @@ def check_same_problems(rows: list[dict]) -> None:
     for row in rows:
         ids = set(correct_by_problem(row["method"], Path(row["results_json"])))
         if ids != expected or row["n"] != len(expected):
-            raise EconError(f"{row['method']} and {first['method']} ran on different problems; "
-                            "use a fresh --out for a new --limit or dataset")
+            raise EconError(
+                f"{row['method']} and {first['method']} ran on different problems; "
+                "use a fresh --out for a new --limit or dataset"
+            )
 
 
 def add_paired(rows: list[dict]) -> None:
@@ -233,11 +252,13 @@ def paired_note(rows: list[dict]) -> str:
     if not any(row["vs_econ_diff"] is not None for row in rows):
         return "No econ run in this table: no paired differences."
     n = rows[0]["n"]
-    return (f"Δ vs econ: the method's accuracy minus econ's on the same {n} problems, in percentage points, with a "
-            f"95% interval from a seeded paired bootstrap over problems ({BOOTSTRAP_RESAMPLES} resamples) and the "
-            "exact McNemar p (problems only this method solved against problems only econ solved, in the CSV). "
-            f"An interval that contains 0 means these {n} problems cannot tell the two methods apart: read the "
-            "rows as intervals, not as a ranking.")
+    return (
+        f"Δ vs econ: the method's accuracy minus econ's on the same {n} problems, in percentage points, with a "
+        f"95% interval from a seeded paired bootstrap over problems ({BOOTSTRAP_RESAMPLES} resamples) and the "
+        "exact McNemar p (problems only this method solved against problems only econ solved, in the CSV). "
+        f"An interval that contains 0 means these {n} problems cannot tell the two methods apart: read the "
+        "rows as intervals, not as a ranking."
+    )
 
 
 def budget_note(budget: str, rows: list[dict]) -> str:
@@ -247,17 +268,25 @@ def budget_note(budget: str, rows: list[dict]) -> str:
         return "No budget matching: every method ran with its own settings."
     source = json.loads(Path(matched[0]["results_json"]).read_text())["baseline"]["budget"]
     what = "LLM calls" if budget == "calls" else "completion tokens"
-    return (f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
-            f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).")
+    return (
+        f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
+        f"problem ({source['target_per_problem']:.2f}, read from {source['source']})."
+    )
 
 
 def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
-    header = ("| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
-              "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
-              "| wall s / problem | cache hits |")
+    header = (
+        "| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
+        "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
+        "| wall s / problem | cache hits |"
+    )
     lines = [
         f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
-        "", note, "", header, "|" + "---|" * 12,
+        "",
+        note,
+        "",
+        header,
+        "|" + "---|" * 12,
     ]
     for r in rows:
         lines.append(
@@ -266,11 +295,21 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
             f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
         )
-    lines += ["", paired_note(rows), "",
-              ("Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
-               "executors, rounds and problems; one value is a fixed action."), "",
-              ("Tokens count cached replies too; wall time does not include calls served by the cache "
-               "(econ replays econ_no_bne's first round from it: same prompts and seeds)."), ""]
+    lines += [
+        "",
+        paired_note(rows),
+        "",
+        (
+            "Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
+            "executors, rounds and problems; one value is a fixed action."
+        ),
+        "",
+        (
+            "Tokens count cached replies too; wall time does not include calls served by the cache "
+            "(econ replays econ_no_bne's first round from it: same prompts and seeds)."
+        ),
+        "",
+    ]
     if scaling:
         lines += [scaling, ""]
     path.write_text("\n".join(lines))
@@ -292,8 +331,14 @@ def plot_accuracy_vs_tokens(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for r in rows:
-        ax.errorbar(r["tokens_per_problem"], r["accuracy"], fmt="o", capsize=4, label=r["label"],
-                    yerr=[[r["accuracy"] - r["ci_low"]], [r["ci_high"] - r["accuracy"]]])
+        ax.errorbar(
+            r["tokens_per_problem"],
+            r["accuracy"],
+            fmt="o",
+            capsize=4,
+            label=r["label"],
+            yerr=[[r["accuracy"] - r["ci_low"]], [r["ci_high"] - r["accuracy"]]],
+        )
     ax.set_xlabel("tokens per problem (prompt + completion)")
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_title(f"{rows[0]['dataset']}: accuracy vs tokens, {rows[0]['n']} problems")
@@ -311,7 +356,7 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     """Measure tokens per problem vs N for ECON and MAD; write scaling.csv and the plot; the ratio sentence."""
     from hydra import compose, initialize_config_dir
 
-    from econ.config import register_resolvers
+    from econ.config.resolvers import register_resolvers
     from econ.data.datasets import load_splits
     from econ.embed.local import LocalEmbedder
 
@@ -323,18 +368,22 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     write_csv(rows, out / "scaling.csv")
     token_scaling.plot(rows, out / "tokens_vs_n.png")
     ratio = token_scaling.ratio_at(rows, RATIO_N)
-    share = {key: token_scaling.ratio_at(rows, RATIO_N, key, over="tokens_per_problem")
-             for key in ("executor_completion_tokens", "executor_prompt_tokens")}
+    share = {
+        key: token_scaling.ratio_at(rows, RATIO_N, key, over="tokens_per_problem")
+        for key in ("executor_completion_tokens", "executor_prompt_tokens")
+    }
     last_round = token_scaling.ratio_at(rows, RATIO_N, "last_round_prompt_tokens")
     verdict = "meets" if ratio <= RATIO_TARGET else "misses"
-    return (f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
-            f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
-            f"prompt tokens of the last round alone: {last_round:.3f}. Of ECON's {ratio:.3f}, its executors' "
-            f"completions are {share['executor_completion_tokens']:.3f} of MAD's tokens (both methods write N answers "
-            f"per round) and their prompts {share['executor_prompt_tokens']:.3f} (the question and strategy each "
-            "round, plus the executor's own previous answer after round 0); the coordinator's strategy and "
-            "commitments are the rest. Only MAD's debate rounds are O(N²·L), so the whole-problem ratio falls "
-            "toward the last round's as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png).")
+    return (
+        f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
+        f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
+        f"prompt tokens of the last round alone: {last_round:.3f}. Of ECON's {ratio:.3f}, its executors' "
+        f"completions are {share['executor_completion_tokens']:.3f} of MAD's tokens (both methods write N answers "
+        f"per round) and their prompts {share['executor_prompt_tokens']:.3f} (the question and strategy each "
+        "round, plus the executor's own previous answer after round 0); the coordinator's strategy and "
+        "commitments are the rest. Only MAD's debate rounds are O(N²·L), so the whole-problem ratio falls "
+        "toward the last round's as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png)."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,44 +25,106 @@ CASES = [
     ("zero_agents", "train", ["LOOPBACK", "agents.n_agents=0"], {}, "agents.n_agents=0", ECON_EXIT),
     ("negative_belief_dim", "train", ["LOOPBACK", "agents.belief_dim=-8"], {}, "agents.belief_dim=-8", ECON_EXIT),
     ("belief_dim_not_divisible", "train", ["LOOPBACK", "agents.belief_dim=30"], {}, "agents.n_heads", ECON_EXIT),
-    ("t_min_above_t_max", "train", ["LOOPBACK", "agents.temperature_bounds=[2.0,0.5]"], {},
-     "agents.temperature_bounds", ECON_EXIT),
+    (
+        "t_min_above_t_max",
+        "train",
+        ["LOOPBACK", "agents.temperature_bounds=[2.0,0.5]"],
+        {},
+        "agents.temperature_bounds",
+        ECON_EXIT,
+    ),
     ("dropout_not_a_number", "train", ["LOOPBACK", "agents.dropout=abc"], {}, "agents.dropout=abc", ECON_EXIT),
-    ("structured_commitment_not_a_bool", "train", ["LOOPBACK", "agents.structured_commitment=maybe"], {},
-     "agents.structured_commitment=maybe", ECON_EXIT),
+    (
+        "structured_commitment_not_a_bool",
+        "train",
+        ["LOOPBACK", "agents.structured_commitment=maybe"],
+        {},
+        "agents.structured_commitment=maybe",
+        ECON_EXIT,
+    ),
     ("unknown_eval_method", "train", ["LOOPBACK", "eval_methods=[nosuch]"], {}, "eval_methods", ECON_EXIT),
     ("custom_dataset_without_path", "train", ["LOOPBACK", "dataset=custom"], {}, "dataset.path", ECON_EXIT),
-    ("missing_dataset_file", "train", ["LOOPBACK", "dataset=custom", "dataset.path={missing}"], {},
-     "no such file", ECON_EXIT),
+    (
+        "missing_dataset_file",
+        "train",
+        ["LOOPBACK", "dataset=custom", "dataset.path={missing}"],
+        {},
+        "no such file",
+        ECON_EXIT,
+    ),
     ("empty_dataset", "train", ["LOOPBACK", "dataset=custom", "dataset.path={empty}"], {}, "empty", ECON_EXIT),
-    ("missing_question_field", "train", ["LOOPBACK", "dataset=custom", "dataset.path={no_question}"], {},
-     "'question'", ECON_EXIT),
-    ("unreadable_dataset_file", "train", ["LOOPBACK", "dataset=custom", "dataset.path={garbage}"], {},
-     "dataset.path=", ECON_EXIT),
+    (
+        "missing_question_field",
+        "train",
+        ["LOOPBACK", "dataset=custom", "dataset.path={no_question}"],
+        {},
+        "'question'",
+        ECON_EXIT,
+    ),
+    (
+        "unreadable_dataset_file",
+        "train",
+        ["LOOPBACK", "dataset=custom", "dataset.path={garbage}"],
+        {},
+        "dataset.path=",
+        ECON_EXIT,
+    ),
     ("missing_together_key", "train", ["model=together"], {}, "TOGETHER_API_KEY", ECON_EXIT),
-    ("unreachable_base_url", "train",
-     ["model=openai_compatible", "model.model=x", "model.base_url=http://127.0.0.1:{closed_port}/v1"], {},
-     "model.base_url=http://127.0.0.1:", ECON_EXIT),
-    ("base_url_not_http", "train", ["model=openai_compatible", "model.model=x", "model.base_url=ftp://example.org"],
-     {}, "model.base_url=ftp://example.org", ECON_EXIT),
+    (
+        "unreachable_base_url",
+        "train",
+        ["model=openai_compatible", "model.model=x", "model.base_url=http://127.0.0.1:{closed_port}/v1"],
+        {},
+        "model.base_url=http://127.0.0.1:",
+        ECON_EXIT,
+    ),
+    (
+        "base_url_not_http",
+        "train",
+        ["model=openai_compatible", "model.model=x", "model.base_url=ftp://example.org"],
+        {},
+        "model.base_url=ftp://example.org",
+        ECON_EXIT,
+    ),
     ("model_name_unset", "train", ["model=openai_compatible"], {}, "model.model", ECON_EXIT),
     ("gguf_path_missing", "train", ["model=local", "model.path={missing_gguf}"], {}, "model.path=", ECON_EXIT),
-    ("key_in_config", "train", ["LOOPBACK", "+model.api_key=sk-not-a-real-key-0000"], {}, "model.api_key",
-     ECON_EXIT),
+    ("key_in_config", "train", ["LOOPBACK", "+model.api_key=sk-not-a-real-key-0000"], {}, "model.api_key", ECON_EXIT),
     ("env_file_missing", "train", ["LOOPBACK"], {"ECON_ENV_FILE": "{missing}"}, "ECON_ENV_FILE=", ECON_EXIT),
     ("env_file_malformed", "train", ["LOOPBACK"], {"ECON_ENV_FILE": "{bad_env}"}, "line 2", ECON_EXIT),
-    ("checkpoint_missing", "evaluate", ["LOOPBACK", "method=econ", "ckpt_path={missing}"], {}, "ckpt_path=",
-     ECON_EXIT),
+    ("checkpoint_missing", "evaluate", ["LOOPBACK", "method=econ", "ckpt_path={missing}"], {}, "ckpt_path=", ECON_EXIT),
     ("checkpoint_not_given", "evaluate", ["LOOPBACK", "method=econ"], {}, "ckpt_path", ECON_EXIT),
-    ("validation_split_not_carved", "train", ["LOOPBACK", "eval_split=validation"], {}, "dataset.validation_fraction",
-     ECON_EXIT),
-    ("validation_fraction_out_of_range", "train", ["LOOPBACK", "dataset.validation_fraction=1.5"], {},
-     "dataset.validation_fraction=1.5", ECON_EXIT),
-    ("validation_takes_all_train", "train",
-     ["LOOPBACK", "dataset=custom", "dataset.path={three_rows}", "dataset.validation_fraction=0.9"], {},
-     "leaving none to train on", ECON_EXIT),
-    ("checkpoint_from_other_n", "evaluate", ["LOOPBACK", "method=econ", "ckpt_path={five_agents_ckpt}"], {},
-     "agents.n_agents=3: the checkpoint was trained with agents.n_agents=5", ECON_EXIT),
+    (
+        "validation_split_not_carved",
+        "train",
+        ["LOOPBACK", "eval_split=validation"],
+        {},
+        "dataset.validation_fraction",
+        ECON_EXIT,
+    ),
+    (
+        "validation_fraction_out_of_range",
+        "train",
+        ["LOOPBACK", "dataset.validation_fraction=1.5"],
+        {},
+        "dataset.validation_fraction=1.5",
+        ECON_EXIT,
+    ),
+    (
+        "validation_takes_all_train",
+        "train",
+        ["LOOPBACK", "dataset=custom", "dataset.path={three_rows}", "dataset.validation_fraction=0.9"],
+        {},
+        "leaving none to train on",
+        ECON_EXIT,
+    ),
+    (
+        "checkpoint_from_other_n",
+        "evaluate",
+        ["LOOPBACK", "method=econ", "ckpt_path={five_agents_ckpt}"],
+        {},
+        "agents.n_agents=3: the checkpoint was trained with agents.n_agents=5",
+        ECON_EXIT,
+    ),
 ]
 
 
@@ -71,19 +133,27 @@ def files(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("bad_input")
     (root / "empty.jsonl").write_text("")
     (root / "no_question.jsonl").write_text('{"text": "What is 1 + 1?", "answer": 2}\n')
-    (root / "three_rows.jsonl").write_text("".join(f'{{"question": "What is {i} + 1?", "answer": {i + 1}}}\n'
-                                                   for i in range(3)))
+    (root / "three_rows.jsonl").write_text(
+        "".join(f'{{"question": "What is {i} + 1?", "answer": {i + 1}}}\n' for i in range(3))
+    )
     (root / "garbage.jsonl").write_text("this is { not json at all\n\x00\x01\n")
     (root / "bad.env").write_text("# keys\nTHIS LINE HAS NO EQUALS SIGN\n")
     with socket.socket() as probe:  # a port nobody listens on once this socket is closed
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     checkpoint = write_untrained_checkpoint(root / "five_agents.ckpt", ["agents.n_agents=5"])
-    return {"root": str(root), "missing": str(root / "missing.jsonl"), "empty": str(root / "empty.jsonl"),
-            "no_question": str(root / "no_question.jsonl"), "three_rows": str(root / "three_rows.jsonl"),
-            "garbage": str(root / "garbage.jsonl"),
-            "bad_env": str(root / "bad.env"), "closed_port": str(closed_port),
-            "missing_gguf": str(root / "missing.gguf"), "five_agents_ckpt": str(checkpoint)}
+    return {
+        "root": str(root),
+        "missing": str(root / "missing.jsonl"),
+        "empty": str(root / "empty.jsonl"),
+        "no_question": str(root / "no_question.jsonl"),
+        "three_rows": str(root / "three_rows.jsonl"),
+        "garbage": str(root / "garbage.jsonl"),
+        "bad_env": str(root / "bad.env"),
+        "closed_port": str(closed_port),
+        "missing_gguf": str(root / "missing.gguf"),
+        "five_agents_ckpt": str(checkpoint),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +163,7 @@ def outcomes(files):
     env = {k: v for k, v in os.environ.items() if k not in ("TOGETHER_API_KEY", "OPENAI_API_KEY", "ECON_ENV_FILE")}
     env["ECON_CACHE_DIR"] = str(root / "cache")
     with LoopbackServer() as server:
+
         def run(case):
             name, entry, overrides, extra_env, _, _ = case
             args = []
@@ -121,7 +192,8 @@ def test_bad_input_fails_with_a_short_message(outcomes, case):
     assert expected in run.stderr
     if exit_code == ECON_EXIT:  # econ's own errors: exactly one line on stderr, saying what to change
         assert [line for line in run.stderr.splitlines() if line.strip()] == [
-            next(line for line in run.stderr.splitlines() if line.startswith("error: "))]
+            next(line for line in run.stderr.splitlines() if line.startswith("error: "))
+        ]
     else:  # Hydra's: its message and the list of options, a dozen lines at most
         assert len(run.stderr.strip().splitlines()) <= 15
 

@@ -21,11 +21,21 @@ from econ.view.runs import page_data
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed: `apt-get install -y chromium` (.ci/run does it as root)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=15000",  # the page inflates its data asynchronously: wait for it
-         "--enable-logging=stderr", "--v=0"]
+    CHROMIUM is None, reason="chromium is not installed: `apt-get install -y chromium` (.ci/run does it as root)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=15000",  # the page inflates its data asynchronously: wait for it
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

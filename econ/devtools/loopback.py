@@ -215,9 +215,7 @@ class LoopbackServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "loopback"),
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": p_tok, "completion_tokens": c_tok, "total_tokens": p_tok + c_tok},
         }
 
@@ -269,8 +267,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self._send_fault(fault, body, is_chat)
                 elif is_chat and server.reject_response_format and "response_format" in body:
                     message = "Unrecognized request argument supplied: response_format"
-                    self._send_json(400, {"error": {"message": message, "type": "invalid_request_error",
-                                                    "param": "response_format"}})
+                    self._send_json(
+                        400,
+                        {"error": {"message": message, "type": "invalid_request_error", "param": "response_format"}},
+                    )
                 elif is_chat:
                     self._send_json(200, server._chat_body(body, server.responder(body)))
                 else:

@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MINILM_DIM = 384  # embedder=local
@@ -28,12 +28,12 @@ def compose_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
 
 def write_untrained_checkpoint(path: Path, overrides: list[str], obs_dim: int = MINILM_DIM, seed: int = 0) -> Path:
     """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests."""
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    from econ.config.settings import load_settings
+    from econ.learner.module import ECONModule
 
     with torch.random.fork_rng():  # the caller's global RNG stays as it was
         torch.manual_seed(seed)
-        module = ECONModule(learner_hparams(compose_config(overrides)), obs_dim=obs_dim)
+        module = ECONModule(load_settings(compose_config(overrides)), obs_dim=obs_dim)
     checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "optimizer_states": []}
     module.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from econ.data.answers import parse_rate
+
 
 @dataclass
 class Call:
@@ -71,8 +73,7 @@ class EpisodeResult:
 
     @property
     def parse_rate(self) -> float:
-        answers = [a for record in self.rounds for a in record.answers]
-        return sum(a is not None for a in answers) / max(len(answers), 1)
+        return parse_rate(a for record in self.rounds for a in record.answers)
 
     def to_json(self, with_calls: bool = True) -> dict[str, Any]:
         data = asdict(self if with_calls else replace(self, calls=[]))  # no deep copy of calls to drop

@@ -31,7 +31,9 @@ def open_sqlite(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(f"llm.cache_path={path}: cannot open the cache ({exc}); point it at a writable file") from None
+        raise ConfigError(
+            f"llm.cache_path={path}: cannot open the cache ({exc}); point it at a writable file"
+        ) from None
     return conn
 
 
@@ -92,7 +94,9 @@ class ResponseCache:
         with self._lock:
             row = (
                 self._connect()
-                .execute("SELECT text, prompt_tokens, completion_tokens, latency_s FROM completions WHERE key = ?", (key,))
+                .execute(
+                    "SELECT text, prompt_tokens, completion_tokens, latency_s FROM completions WHERE key = ?", (key,)
+                )
                 .fetchone()
             )
         if row is None:

@@ -5,25 +5,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 import time
 from collections import Counter
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState
 
 from econ.errors import ConfigError, EconError, LLMError
 from econ.llm.base import Completion, JsonSchema, LLMBackend, Message, Sampling
 from econ.llm.cache import ResponseCache, cache_key
 from econ.llm.faults import Fault
+from econ.llm.retry import retrying as retrying_faults
 from econ.llm.usage import UsageTracker
 
 log = logging.getLogger(__name__)
-
-
-def backoff_s(attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Wait after failed attempt n ≥ 1: min(max_s, initial_s·2^(n−1) + U(0, initial_s)) (exponential + jitter)."""
-    jitter = (rng or random).uniform(0.0, initial_s)
-    return min(max_s, initial_s * 2 ** (attempt - 1) + jitter)
 
 
 class LLMClient:
@@ -120,8 +114,9 @@ class LLMClient:
         )
         return completion
 
-    def _key(self, messages: list[Message], sampling: Sampling, sample_index: int,
-             json_schema: JsonSchema | None) -> str:
+    def _key(
+        self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
+    ) -> str:
         salt = getattr(self.backend, "cache_salt", "")
         return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
 
@@ -130,17 +125,21 @@ class LLMClient:
         return getattr(self.backend, "json_schema_supported", True)
 
     async def _call_with_retries(
-        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str,
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        role: str,
+        problem_id: str,
         json_schema: JsonSchema | None = None,
     ) -> Completion:
         faults: Counter = Counter()
         attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(Fault),
+        retrying = retrying_faults(
+            self.max_retries,
+            self.retry_initial_wait_s,
+            self.retry_max_wait_s,
+            asynchronous=True,
             before_sleep=lambda state: self._log_retry(state, problem_id, role),
-            reraise=True,
         )
         try:
             async for attempt in retrying:
@@ -169,21 +168,17 @@ class LLMClient:
             raise
         return dataclasses.replace(completion, attempts=attempts, faults=dict(faults), cached=False)
 
-    def _wait(self, state: RetryCallState) -> float:
-        fault = state.outcome.exception() if state.outcome else None
-        if isinstance(fault, Fault) and fault.kind == "empty":
-            return 0.0
-        wait = backoff_s(state.attempt_number, self.retry_initial_wait_s, self.retry_max_wait_s)
-        if isinstance(fault, Fault) and fault.retry_after_s is not None:
-            wait = max(wait, fault.retry_after_s)
-        return min(wait, self.retry_max_wait_s)
-
     def _log_retry(self, state: RetryCallState, problem_id: str, role: str) -> None:
         fault = state.outcome.exception() if state.outcome else None
         sleep = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "problem %s (%s): %s; retry %d/%d in %.2fs",
-            problem_id, role, fault, state.attempt_number, self.max_retries, sleep,
+            problem_id,
+            role,
+            fault,
+            state.attempt_number,
+            self.max_retries,
+            sleep,
         )
 
     async def aclose(self) -> None:

@@ -58,7 +58,9 @@ class UsageTracker:
     def _cell(self, role: str, problem_id: str) -> UsageTotals:
         return self._cells.setdefault((role, str(problem_id)), UsageTotals())
 
-    def record_call(self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, latency_s: float) -> None:
+    def record_call(
+        self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, latency_s: float
+    ) -> None:
         with self._lock:
             cell = self._cell(role, problem_id)
             cell.calls += 1

@@ -7,16 +7,20 @@ import http.server
 import sys
 from pathlib import Path
 
-from econ.cli import run_or_exit
 from econ.errors import ConfigError
+from econ.run.job import run_or_exit
 from econ.view.page import write
 from econ.view.runs import page_data
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m econ.view", description=__doc__.split(":", 1)[1].strip())
-    parser.add_argument("path", type=Path, metavar="RUN_DIR|COMPARE_DIR",
-                        help="a run dir (results.json, traces.jsonl), a compare_methods.py --out dir, or a sweep dir")
+    parser.add_argument(
+        "path",
+        type=Path,
+        metavar="RUN_DIR|COMPARE_DIR",
+        help="a run dir (results.json, traces.jsonl), a compare_methods.py --out dir, or a sweep dir",
+    )
     parser.add_argument("--out", type=Path, default=None, help="the HTML file to write (default: <dir>/report.html)")
     parser.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (0 = any free port)")

@@ -71,7 +71,7 @@ RESULTS_BASELINE = ("baseline",)
 RESULTS_ALPHA = ("alpha",)
 RESULTS_TRAIN_EPISODES = ("train_episodes",)
 
-# ---- a method's summary in results.json (econ/report.py: summarize, plus fields being added)
+# ---- a method's summary in results.json (econ/eval/report.py: summarize, plus fields being added)
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {  # page column -> aliases, in the table's order
     "n": ("n",),
     "accuracy": ("accuracy",),

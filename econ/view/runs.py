@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 
 from econ.errors import ConfigError
+from econ.eval.report import summarize
+from econ.eval.stats import paired_difference
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.report import summarize
-from econ.runlog import read_jsonl
-from econ.stats import paired_difference
+from econ.run.jsonl import read_jsonl
 from econ.view import fields as F
 from econ.view.episodes import AnswerChecker, episode_view
 
@@ -91,8 +91,9 @@ def read_run(path: Path, name: str) -> RunFiles:
     else:
         config = F.pick(results, F.RESULTS_CONFIG, {})
         config_text = json.dumps(config, indent=2) if config else ""
-    return RunFiles(name, path, results, list(latest.values()), _read_metrics(path / "metrics.csv"), config,
-                    config_text)
+    return RunFiles(
+        name, path, results, list(latest.values()), _read_metrics(path / "metrics.csv"), config, config_text
+    )
 
 
 def dataset_kind(run: RunFiles) -> str:
@@ -105,14 +106,23 @@ def dataset_kind(run: RunFiles) -> str:
 def _summary_from_traces(lines: list[dict[str, Any]]) -> dict[str, Any]:
     episodes = []
     for line in lines:
-        data = {**line, "rounds": [{k: v for k, v in r.items() if k in _ROUND_FIELDS} for r in line.get("rounds", [])],
-                "calls": []}
+        data = {
+            **line,
+            "rounds": [{k: v for k, v in r.items() if k in _ROUND_FIELDS} for r in line.get("rounds", [])],
+            "calls": [],
+        }
         episodes.append(EpisodeResult.from_json(data))
     return summarize(episodes)
 
 
-def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any], from_traces: bool,
-                  compare_rows: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _method_entry(
+    name: str,
+    method: str,
+    run: RunFiles,
+    summary: dict[str, Any],
+    from_traces: bool,
+    compare_rows: dict[str, dict[str, str]],
+) -> dict[str, Any]:
     """A results-table row: the page's columns, fields it does not know yet, compare.csv's label and budget."""
     row = compare_rows.get(method, {}) if name == method else {}
     return {
@@ -130,14 +140,16 @@ def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any]
 def _paired(items: list[dict[str, Any]], method: str, reference: str) -> dict[str, Any] | None:
     """The method's paired accuracy difference with the reference on the problems both answered.
 
-    The same statistics as results.json's vs_econ (econ.stats.paired_difference), so every row of a page
+    The same statistics as results.json's vs_econ (econ.eval.stats.paired_difference), so every row of a page
     reads alike whether its run wrote vs_econ or not; None when the two share no problem.
     """
     both = {item["id"]: item["eps"] for item in items if method in item["eps"] and reference in item["eps"]}
     if not both:
         return None
-    paired = paired_difference({i: bool(eps[method]["correct"]) for i, eps in both.items()},
-                               {i: bool(eps[reference]["correct"]) for i, eps in both.items()})
+    paired = paired_difference(
+        {i: bool(eps[method]["correct"]) for i, eps in both.items()},
+        {i: bool(eps[reference]["correct"]) for i, eps in both.items()},
+    )
     return {"reference": reference, **paired.to_json()}
 
 
@@ -151,7 +163,7 @@ def _curves(metrics: list[tuple[float, str, float]]) -> dict[str, list[list[floa
     for metric, points in series.items():
         points.sort()
         size = -(-len(points) // MAX_CURVE_POINTS)
-        buckets = [points[i:i + size] for i in range(0, len(points), size)]
+        buckets = [points[i : i + size] for i in range(0, len(points), size)]
         curves[metric] = [[bucket[-1][0], sum(v for _, v in bucket) / len(bucket)] for bucket in buckets]
     return curves
 
@@ -160,8 +172,9 @@ def _items(episodes: list[dict[str, Any]], key) -> list[dict[str, Any]]:
     """Episodes grouped by key(episode) in first-seen order; question and gold lifted to the item."""
     items: dict[str, dict[str, Any]] = {}
     for ep in episodes:
-        item = items.setdefault(key(ep), {"id": key(ep), "problem_id": ep["problem_id"], "question": None,
-                                          "gold": ep["gold"], "eps": {}})
+        item = items.setdefault(
+            key(ep), {"id": key(ep), "problem_id": ep["problem_id"], "question": None, "gold": ep["gold"], "eps": {}}
+        )
         question = ep.pop("question")
         item["question"] = item["question"] or question
         item["eps"][ep["method"]] = ep
@@ -217,8 +230,12 @@ def _run_view(run: RunFiles, compare_rows: dict[str, dict[str, str]], taken: set
     curves = _curves(run.metrics)
     if train_lines or curves:
         episodes = sorted((episode_view(line, check) for line in train_lines), key=lambda ep: ep["episode"] or 0)
-        view.train = {"run": run.name, "methods": sorted({ep["method"] for ep in episodes}),
-                      "items": _items(episodes, lambda ep: f"episode {ep['episode']}"), "curves": curves}
+        view.train = {
+            "run": run.name,
+            "methods": sorted({ep["method"] for ep in episodes}),
+            "items": _items(episodes, lambda ep: f"episode {ep['episode']}"),
+            "curves": curves,
+        }
     return view
 
 
@@ -230,8 +247,10 @@ def page_data(target: Path) -> dict[str, Any]:
     mode = "run" if is_run_dir(target) else "compare"
     run_paths = [target] if mode == "run" else compare_run_dirs(target)
     if not run_paths:
-        raise ConfigError(f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
-                          "(compare_methods.py --out) or */ (a sweep); give a run dir")
+        raise ConfigError(
+            f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
+            "(compare_methods.py --out) or */ (a sweep); give a run dir"
+        )
     runs = [read_run(p, p.name) for p in run_paths]
     compare_rows = {}
     if (target / "compare.csv").is_file():
@@ -253,7 +272,7 @@ def page_data(target: Path) -> dict[str, Any]:
     dataset = F.pick(first, F.RESULTS_DATASET, "")
     return {
         "title": f"econ {mode if mode == 'run' else 'comparison'}: {target.name}"
-                 + (f" ({dataset}, {F.pick(first, F.RESULTS_MODEL, '')})" if dataset else ""),
+        + (f" ({dataset}, {F.pick(first, F.RESULTS_MODEL, '')})" if dataset else ""),
         "mode": mode,
         "source": str(target.resolve()),
         "reference": reference,

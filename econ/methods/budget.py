@@ -37,8 +37,10 @@ def load_budget(kind: str | None, source: str | None, method: str) -> Budget | N
     if kind not in KINDS:
         raise ConfigError(f"method.budget={kind}: use null, {' or '.join(KINDS)}")
     if not source:
-        raise ConfigError("method.budget_source: give the results.json of the ECON run to match, "
-                          "e.g. method.budget_source=outputs/evaluate/<run>/results.json")
+        raise ConfigError(
+            "method.budget_source: give the results.json of the ECON run to match, "
+            "e.g. method.budget_source=outputs/evaluate/<run>/results.json"
+        )
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"method.budget_source={source}: no such file")

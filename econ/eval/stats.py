@@ -44,8 +44,9 @@ class PairedDifference:
         return {**asdict(self), "ci95": list(self.ci95)}
 
 
-def paired_difference(a: Mapping[str, bool], b: Mapping[str, bool], resamples: int = BOOTSTRAP_RESAMPLES,
-                      seed: int = BOOTSTRAP_SEED) -> PairedDifference:
+def paired_difference(
+    a: Mapping[str, bool], b: Mapping[str, bool], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> PairedDifference:
     """acc(A) − acc(B) from per-problem correctness keyed by problem id; both must cover the same problems."""
     if set(a) != set(b):
         only = sorted(set(a) ^ set(b))
@@ -60,8 +61,13 @@ def paired_difference(a: Mapping[str, bool], b: Mapping[str, bool], resamples: i
         ci = (difference, difference)
     else:
         interval = stats.bootstrap(
-            (x, y), lambda u, v, axis: u.mean(axis=axis) - v.mean(axis=axis), paired=True, vectorized=True,
-            n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed),
+            (x, y),
+            lambda u, v, axis: u.mean(axis=axis) - v.mean(axis=axis),
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
         ).confidence_interval
         ci = (float(interval.low), float(interval.high))
     a_only, b_only = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())

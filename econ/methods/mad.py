@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import math
 
-from econ.baselines.budget import load_budget, nearest_whole
-from econ.baselines.common import FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.llm.client import LLMClient
+from econ.methods import Players
+from econ.methods.budget import load_budget, nearest_whole
+from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 
 
-class Debate:
+class Debate(Baseline):
     """N agents answer alone in round 0; in each later round every agent reads its own previous answer and
     all N−1 others' in full, then answers again. The last round's majority is the final answer.
 
@@ -25,8 +25,17 @@ class Debate:
     """
 
     def __init__(
-        self, name: str, agents: int, rounds: int, temperature: float, penalty: float, top_p: float,
-        max_tokens: int, seed: int, budget: str | None = None, budget_source: str | None = None,
+        self,
+        name: str,
+        agents: int,
+        rounds: int,
+        temperature: float,
+        penalty: float,
+        top_p: float,
+        max_tokens: int,
+        seed: int,
+        budget: str | None = None,
+        budget_source: str | None = None,
         budget_method: str = "econ",
     ):
         self.name = name
@@ -38,18 +47,27 @@ class Debate:
         else:
             self.rounds = nearest_whole(self.budget.target / self.agents) if self.budget.kind == "calls" else None
 
-    def describe(self) -> dict:
-        """What results.json records about this method's settings and the budget it matched."""
+    def settings(self) -> dict:
+        """This method's settings and the budget it matched (results.json: `baseline`)."""
         budget = None
         if self.budget is not None:
-            matched = (f"{self.agents * self.rounds} calls ({self.agents} agents x {self.rounds} rounds)"
-                       if self.rounds else f">= {self.budget.target:.0f} completion tokens")
+            matched = (
+                f"{self.agents * self.rounds} calls ({self.agents} agents x {self.rounds} rounds)"
+                if self.rounds
+                else f">= {self.budget.target:.0f} completion tokens"
+            )
             budget = {**self.budget.describe(), "matched_per_problem": matched}
-        return {"method": self.name, "agents": self.agents, "rounds": self.rounds,
-                "temperature": self.action.temperature, "penalty": self.action.penalty, "budget": budget}
+        return {
+            "method": self.name,
+            "agents": self.agents,
+            "rounds": self.rounds,
+            "temperature": self.action.temperature,
+            "penalty": self.action.penalty,
+            "budget": budget,
+        }
 
-    async def play(self, client: LLMClient, problem: Problem) -> EpisodeResult:
-        transcript = Transcript(client, self.name, problem, self.action)
+    async def play(self, players: Players, problem: Problem) -> EpisodeResult:
+        transcript = Transcript(players.client, self.name, problem, self.action)
         texts: list[str] = []
         rounds: list[RoundRecord] = []
         while not self._done(transcript, len(rounds)):
@@ -57,8 +75,10 @@ class Debate:
             if r == 0:
                 messages = [prompts.solver_messages(problem.question)] * self.agents
             else:
-                messages = [prompts.debate_messages(problem.question, texts[i], texts[:i] + texts[i + 1:])
-                            for i in range(self.agents)]
+                messages = [
+                    prompts.debate_messages(problem.question, texts[i], texts[:i] + texts[i + 1 :])
+                    for i in range(self.agents)
+                ]
             replies = await asyncio.gather(*(transcript.ask(messages[i], r, i) for i in range(self.agents)))
             texts = [reply.text for reply in replies]
             rounds.append(transcript.vote(r, [extract_answer(text) for text in texts]))
@@ -69,5 +89,6 @@ class Debate:
             return rounds_played >= self.rounds
         target = self.budget.target
         # every round costs at least one token per agent, so ceil(target / N) rounds bound the loop
-        return rounds_played > 0 and (transcript.completion_tokens >= target
-                                      or rounds_played >= math.ceil(target / self.agents))
+        return rounds_played > 0 and (
+            transcript.completion_tokens >= target or rounds_played >= math.ceil(target / self.agents)
+        )

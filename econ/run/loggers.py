@@ -1,4 +1,4 @@
-"""Run loggers: metrics.csv always, W&B online/offline when `logger=wandb`, nothing else on `none`."""
+"""Run loggers, chosen by the `logger` group's `_target_`: metrics.csv (csv), plus W&B (wandb), or none."""
 
 from __future__ import annotations
 
@@ -13,17 +13,32 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from econ.cli import error_line
+from econ.config.redaction import redacted_container
 from econ.errors import ConfigError
-from econ.sweep import SweepJob, current_job
+from econ.llm.client import instantiate_config
+from econ.run.job import error_line
+from econ.run.sweep import SweepJob, current_job
 
 log = logging.getLogger(__name__)
 MAX_TAG_LENGTH = 64  # W&B refuses longer tags
-TABLE_FIELDS = ("n", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "parse_rate", "commitment_json_rate",
-                "mean_rounds", "converged_rate", "prompt_tokens", "completion_tokens", "tokens_per_problem",
-                "llm_calls", "cache_hits", "wall_s")
+TABLE_FIELDS = (
+    "n",
+    "accuracy",
+    "accuracy_ci95_low",
+    "accuracy_ci95_high",
+    "parse_rate",
+    "commitment_json_rate",
+    "mean_rounds",
+    "converged_rate",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_per_problem",
+    "llm_calls",
+    "cache_hits",
+    "wall_s",
+)
 
 
 def wandb_key_available() -> bool:
@@ -46,8 +61,10 @@ def wandb_offline(requested: bool | None) -> bool:
     if requested is None:
         return not wandb_key_available()
     if not requested and not wandb_key_available():
-        raise ConfigError("logger.offline=false: no W&B key; run `wandb login` or export WANDB_API_KEY, "
-                          "or drop logger.offline=false to log offline and `wandb sync` later")
+        raise ConfigError(
+            "logger.offline=false: no W&B key; run `wandb login` or export WANDB_API_KEY, "
+            "or drop logger.offline=false to log offline and `wandb sync` later"
+        )
     return bool(requested)
 
 
@@ -90,41 +107,86 @@ class MetricsCSV(Logger):
         self._file.flush()
 
 
-def wandb_settings(logger_cfg: DictConfig, config: dict[str, Any], run_name: str,
-                   job: SweepJob | None) -> dict[str, Any]:
+def wandb_settings(
+    logger_cfg: DictConfig, config: dict[str, Any], run_name: str, job: SweepJob | None
+) -> dict[str, Any]:
     """WandbLogger arguments: a sweep's jobs share a group and are tagged with the values they vary."""
     settings = {
-        "project": logger_cfg.project, "entity": logger_cfg.entity, "group": logger_cfg.group,
-        "tags": list(logger_cfg.tags), "name": run_name, "config": config,
+        "project": logger_cfg.project,
+        "entity": logger_cfg.entity,
+        "group": logger_cfg.group,
+        "tags": list(logger_cfg.tags),
+        "name": run_name,
+        "config": config,
     }
     if job is not None:
         settings.update(
             group=logger_cfg.group or job.group,
             tags=[*logger_cfg.tags, *job.varied],
             name=job.name,
-            config={**config, "sweep": {"group": job.group, "dir": job.sweep_dir, "job_num": job.num,
-                                        "varied": list(job.varied), "overrides": list(job.overrides)}},
+            config={
+                **config,
+                "sweep": {
+                    "group": job.group,
+                    "dir": job.sweep_dir,
+                    "job_num": job.num,
+                    "varied": list(job.varied),
+                    "overrides": list(job.overrides),
+                },
+            },
         )
     settings["tags"] = [tag[:MAX_TAG_LENGTH] for tag in settings["tags"]]
     return settings
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, config: dict[str, Any], run_name: str) -> list[Logger]:
-    """The loggers for a run; the config given to W&B is already redacted."""
-    loggers: list[Logger] = []
-    if cfg.logger.name == "none":
-        return loggers
-    loggers.append(MetricsCSV(run_dir / "metrics.csv"))
-    if cfg.logger.name == "wandb":
-        offline = wandb_offline(cfg.logger.offline)
-        if offline:
-            os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
-        settings = wandb_settings(cfg.logger, config, run_name, current_job(cfg.task_name))
-        job_type = HydraConfig.get().job.name if HydraConfig.initialized() else None  # train / evaluate
-        loggers.append(WandbLogger(save_dir=str(run_dir), offline=offline, job_type=job_type, **settings))
-        log.info("W&B %s run %s (group %s) in %s", "offline" if offline else "online", settings["name"],
-                 settings["group"], run_dir / "wandb")
-    return loggers
+def csv_loggers(run_dir: Path, config: dict[str, Any], run_name: str, name: str = "csv") -> list[Logger]:
+    """`logger=csv`: metrics.csv only."""
+    return [MetricsCSV(Path(run_dir) / "metrics.csv")]
+
+
+def no_loggers(run_dir: Path, config: dict[str, Any], run_name: str, name: str = "none") -> list[Logger]:
+    """`logger=none`: nothing beyond results.json and the traces."""
+    return []
+
+
+def wandb_loggers(
+    run_dir: Path,
+    config: dict[str, Any],
+    run_name: str,
+    name: str = "wandb",
+    project: str = "econ",
+    entity: str | None = None,
+    group: str | None = None,
+    tags: list[str] = (),
+    offline: bool | None = None,
+) -> list[Logger]:
+    """`logger=wandb`: metrics.csv and a W&B run (offline without a key); a sweep's jobs share a group."""
+    logger_cfg = OmegaConf.create({"project": project, "entity": entity, "group": group, "tags": list(tags)})
+    offline = wandb_offline(offline)
+    if offline:
+        os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
+    settings = wandb_settings(logger_cfg, config, run_name, current_job(_task_name(config)))
+    job_type = HydraConfig.get().job.name if HydraConfig.initialized() else None  # train / evaluate
+    run_dir = Path(run_dir)
+    wandb_logger = WandbLogger(save_dir=str(run_dir), offline=offline, job_type=job_type, **settings)
+    log.info(
+        "W&B %s run %s (group %s) in %s",
+        "offline" if offline else "online",
+        settings["name"],
+        settings["group"],
+        run_dir / "wandb",
+    )
+    return [MetricsCSV(run_dir / "metrics.csv"), wandb_logger]
+
+
+def _task_name(config: dict[str, Any]) -> str:
+    return str(config.get("task_name", "econ"))
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, run_name: str) -> list[Logger]:
+    """The loggers of the `logger` group's `_target_`; the config given to them is already redacted."""
+    make = instantiate_config(cfg.logger, _partial_=True)  # run-time arguments are passed as they are, not as config
+    return make(run_dir=run_dir, config=redacted_container(cfg), run_name=run_name)
 
 
 def flatten(node: Any, prefix: str) -> dict[str, Any]:
@@ -152,8 +214,12 @@ def log_results(loggers: list[Logger], results: dict[str, Any]) -> None:
     """The final results on every logger as <eval_split>/<method>/<metric>; on W&B also the run summary
     (results.json without the config and the per-problem usage) and a `results/table` table."""
     split = results.get("eval_split", "test")
-    metrics = {f"{split}/{method}/{key}": value for method, summary in results["methods"].items()
-               for key, value in summary.items() if isinstance(value, (int, float))}
+    metrics = {
+        f"{split}/{method}/{key}": value
+        for method, summary in results["methods"].items()
+        for key, value in summary.items()
+        if isinstance(value, (int, float))
+    }
     for logger in loggers:
         logger.log_metrics(metrics)
         if isinstance(logger, WandbLogger):

@@ -13,11 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from econ.nn.encoder import BeliefEncoder
-from econ.nn.mixer import Mixer, _mlp
+from econ.nn.mixer import Mixer, _mlp, monotonic_mix
 
 
-def per_group(fn: Callable[..., Tensor], group_size: int, grouped: tuple[Tensor, ...],
-              shared: tuple[Tensor, ...] = ()) -> Tensor:
+def per_group(
+    fn: Callable[..., Tensor], group_size: int, grouped: tuple[Tensor, ...], shared: tuple[Tensor, ...] = ()
+) -> Tensor:
     """fn on each contiguous group of ≤ group_size agents, batched over groups of equal size.
 
     grouped tensors (B, N, ...) are split along N; shared tensors (B, ...) are repeated for every
@@ -56,7 +57,7 @@ class HierarchicalBeliefEncoder(nn.Module):
 
 
 class MonotonicMix(nn.Module):
-    """Q = |W2(E)| · ELU((1/M) Σ_j |W1(E, x_j)| · Q_j + B1(E)) + V(E): the flat mixer's form over M items x_j."""
+    """The flat mixer's equation (`monotonic_mix`) over M items x_j, with hypernetworks of its own."""
 
     def __init__(self, belief_dim: int, hidden_dim: int):
         super().__init__()
@@ -66,11 +67,8 @@ class MonotonicMix(nn.Module):
         self.value = _mlp(belief_dim, hidden_dim, 1)
 
     def forward(self, q: Tensor, state: Tensor, items: Tensor) -> Tensor:
-        """q (B, M), E (B, D), x (B, M, D) -> (B,), non-decreasing in every q_j."""
-        state_per_item = state.unsqueeze(1).expand(-1, q.shape[1], -1)  # (B, M, D)
-        w1 = self.hyper_w1(torch.cat([state_per_item, items], dim=-1)).abs()  # (B, M, hidden)
-        hidden = nn.functional.elu((w1 * q.unsqueeze(-1)).mean(dim=1) + self.hyper_b1(state))  # (B, hidden)
-        return (self.hyper_w2(state).abs() * hidden).sum(dim=-1) + self.value(state).squeeze(-1)
+        """q (B, M), E (B, D), x (B, M, D) -> (B,), non-decreasing in every q_j (`monotonic_mix`)."""
+        return monotonic_mix(q, state, items, self.hyper_w1, self.hyper_b1, self.hyper_w2, self.value)
 
 
 class HierarchicalMixer(Mixer):
@@ -81,15 +79,26 @@ class HierarchicalMixer(Mixer):
     The action features F and the commitment projection are the flat mixer's, over all N agents.
     """
 
-    def __init__(self, belief_dim: int, commitment_dim: int, group_size: int, hidden_dim: int = 64,
-                 feature_dim: int = 64, n_heads: int = 4):
+    def __init__(
+        self,
+        belief_dim: int,
+        commitment_dim: int,
+        group_size: int,
+        hidden_dim: int = 64,
+        feature_dim: int = 64,
+        n_heads: int = 4,
+    ):
         super().__init__(belief_dim, commitment_dim, hidden_dim, feature_dim, n_heads)
         self.group_size = group_size
         self.across = MonotonicMix(belief_dim, hidden_dim)
 
     def q_tot(self, q: Tensor, group: Tensor, beliefs: Tensor) -> Tensor:
         """Q_tot: q (B, N), E (B, D), b (B, N, D) -> (B,), non-decreasing in every Q_i."""
-        q_groups = per_group(lambda q_g, b_g, e: super(HierarchicalMixer, self).q_tot(q_g, e, b_g),
-                             self.group_size, (q, beliefs), (group,))  # (B, G)
+        q_groups = per_group(
+            lambda q_g, b_g, e: super(HierarchicalMixer, self).q_tot(q_g, e, b_g),
+            self.group_size,
+            (q, beliefs),
+            (group,),
+        )  # (B, G)
         summaries = per_group(lambda b_g: b_g.mean(dim=1), self.group_size, (beliefs,))  # (B, G, D)
         return self.across(q_groups, group, summaries)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from econ.data.datasets import Problem
 from econ.game.records import EpisodeResult
-from econ.runlog import JsonlLog, read_jsonl
+from econ.run.jsonl import JsonlLog, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,16 @@ async def evaluate(
     tokens = sum(r.prompt_tokens + r.completion_tokens for r in done.values())
 
     with Progress(
-        TextColumn(f"[bold]{method}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("acc {task.fields[acc]}  tokens {task.fields[tokens]}"), TimeElapsedColumn(),
+        TextColumn(f"[bold]{method}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}  tokens {task.fields[tokens]}"),
+        TimeElapsedColumn(),
         transient=False,
     ) as progress:
-        task = progress.add_task(method, total=len(problems), completed=len(done),
-                                 acc=_accuracy(correct, len(done)), tokens=tokens)
+        task = progress.add_task(
+            method, total=len(problems), completed=len(done), acc=_accuracy(correct, len(done)), tokens=tokens
+        )
 
         async def run_one(problem: Problem) -> None:
             nonlocal correct, tokens

@@ -22,21 +22,18 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from econ.config.settings import Settings
 from econ.data.datasets import Problem
-from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner
 from econ.game.policy import BeliefPolicy
 from econ.game.records import EpisodeResult
-from econ.hierarchy import effective_group_size
+from econ.learner.checkpoint import CHECKPOINT_FORMAT
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
-from econ.runlog import JsonlLog
+from econ.run.jsonl import JsonlLog
 
 log = logging.getLogger(__name__)
 
 GROUPS = ("belief", "policy", "encoder", "mixer")
-# Version of what a checkpoint holds; 2: observation flags and five text fields, the critic's action
-# pathway, per-round transitions grouped by episode.
-CHECKPOINT_FORMAT = 2
 
 
 class EpisodeCursor(IterableDataset):
@@ -52,28 +49,22 @@ class EpisodeCursor(IterableDataset):
 class ECONModule(L.LightningModule):
     """Belief networks, encoder, mixer, their targets, α and the replay buffer."""
 
-    def __init__(self, hparams: dict[str, Any], obs_dim: int):
+    def __init__(self, settings: Settings, obs_dim: int):
         super().__init__()
-        self.save_hyperparameters({"econ": hparams, "obs_dim": obs_dim})
-        agents, learner, reward = hparams["agents"], hparams["learner"], hparams["reward"]
-        self.nets = Networks.build(
-            n_agents=agents["n_agents"], obs_dim=obs_dim, belief_dim=agents["belief_dim"],
-            entity_dim=agents["entity_dim"], n_heads=agents["n_heads"], n_blocks=agents["n_blocks"],
-            dropout=agents["dropout"], t_bounds=tuple(agents["temperature_bounds"]),
-            p_bounds=tuple(agents["penalty_bounds"]), group_size=agents.get("group_size"),
-        )
+        self.save_hyperparameters({"econ": settings.hparams, "obs_dim": obs_dim})
+        self.settings = settings
+        self.nets = Networks.build(settings.networks, obs_dim)
         self.target = self.nets.make_target()
-        self.reward_weights = RewardWeights(tuple(reward["alpha_init"]), reward["reg"])
-        self.lambdas = Lambdas(reward["lambda_sd"], reward["lambda_m"], reward["lambda_e"])
-        self.learner_cfg = learner
-        self.reward_lr = reward["lr"]
-        self.k_train = hparams["bne"]["max_iterations_train"]
+        reward = settings.reward
+        self.reward_weights = RewardWeights(reward.alpha_init, reward.reg)
+        self.lambdas = Lambdas(reward.lambda_sd, reward.lambda_m, reward.lambda_e)
+        self.learner = settings.learner
         self.automatic_optimization = False
-        self.buffer: deque[list[Transition]] = deque(maxlen=learner["buffer_size"])  # one list per episode
+        self.buffer: deque[list[Transition]] = deque(maxlen=self.learner.buffer_size)  # one list per episode
         self.episodes_done = 0
         self.updates_done = 0
-        self.generator = torch.Generator().manual_seed(hparams["seed"])
-        self.sampler = random.Random(hparams["seed"])
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.sampler = random.Random(settings.seed)
         # set by attach() before fit; not part of the checkpoint
         self.problems: Sequence[Problem] = ()
         self.n_episodes = 0
@@ -83,19 +74,29 @@ class ECONModule(L.LightningModule):
         self.last_result: EpisodeResult | None = None
         self._pending_optimizer_states: list[dict] = []
 
-    def attach(self, problems: Sequence[Problem], runner: EpisodeRunner, loop: asyncio.AbstractEventLoop,
-               traces: JsonlLog, max_episodes: int | None) -> None:
+    def attach(
+        self,
+        problems: Sequence[Problem],
+        runner: EpisodeRunner,
+        loop: asyncio.AbstractEventLoop,
+        traces: JsonlLog,
+        max_episodes: int | None,
+    ) -> None:
         """Give the module what it plays with: train problems, the game, the event loop, the trace log."""
         self.problems, self.runner, self.loop, self.traces = problems, runner, loop, traces
         self.n_episodes = len(problems) if max_episodes is None else min(max_episodes, len(problems))
 
     def configure_optimizers(self):
         groups = self.nets.parameter_groups()
-        learner = self.learner_cfg
-        rates = {"belief": learner["lr"], "policy": learner["lr_policy"],
-                 "encoder": learner["lr_coordinator"], "mixer": learner["lr_coordinator"]}
+        learner = self.learner
+        rates = {
+            "belief": learner.lr,
+            "policy": learner.lr_policy,
+            "encoder": learner.lr_coordinator,
+            "mixer": learner.lr_coordinator,
+        }
         optimisers = [torch.optim.Adam(groups[name], lr=rates[name]) for name in GROUPS]
-        optimisers.append(torch.optim.Adam(self.reward_weights.parameters(), lr=self.reward_lr))
+        optimisers.append(torch.optim.Adam(self.reward_weights.parameters(), lr=self.settings.reward.lr))
         return optimisers
 
     def train_dataloader(self) -> DataLoader:
@@ -104,8 +105,10 @@ class ECONModule(L.LightningModule):
     def training_step(self, index: int, batch_idx: int) -> None:
         problem = self.problems[int(index)]
         self.nets.eval()  # acting: no dropout; exploration comes from the action noise
-        policy = BeliefPolicy(self.nets.belief, self.learner_cfg["exploration_sigma"], self.generator)
-        result, transitions = self.loop.run_until_complete(self.runner.play(problem, "train", self.k_train, policy))
+        policy = BeliefPolicy(self.nets.belief, self.learner.exploration_sigma, self.generator)
+        result, transitions = self.loop.run_until_complete(
+            self.runner.play(problem, "train", self.settings.k_train, policy)
+        )
         self.buffer.append(transitions)
         self.last_result = result
         self.episodes_done += 1
@@ -120,7 +123,7 @@ class ECONModule(L.LightningModule):
             metrics[f"train/reward_{name}"] = value
         for name, value in zip(("al", "ts", "cc"), self.reward_weights.alpha.tolist()):
             metrics[f"alpha/{name}"] = value
-        if self.episodes_done % self.learner_cfg["update_interval"] == 0:
+        if self.episodes_done % self.learner.update_interval == 0:
             metrics.update(self.update())
         # logged per episode directly: with manual optimisation global_step counts optimiser steps
         for logger in self.loggers:
@@ -135,22 +138,23 @@ class ECONModule(L.LightningModule):
         """
         self.nets.train()
         transitions = [t for episode in self.buffer for t in episode]
-        size = min(self.learner_cfg["batch_size"], len(transitions))
+        size = min(self.learner.batch_size, len(transitions))
         optimisers = self.optimizers()
         policy_optimiser = optimisers[GROUPS.index("policy")]
-        per_update = self.learner_cfg["updates_per_step"]
+        per_update = self.learner.updates_per_step
         for step in range(self.updates_done * per_update + 1, (self.updates_done + 1) * per_update + 1):
             batch = collate(self.sampler.sample(transitions, size))
-            losses = econ_losses(self.nets, self.target, batch, self.reward_weights.alpha,
-                                 self.learner_cfg["gamma"], self.lambdas)
+            losses = econ_losses(
+                self.nets, self.target, batch, self.reward_weights.alpha, self.learner.gamma, self.lambdas
+            )
             dynamic_reward_loss = self.reward_weights.dynamic_reward_loss(batch.reward_terms, batch.team_correct)
             for optimiser in optimisers:
                 optimiser.zero_grad()
             self.manual_backward(losses["loss"] + dynamic_reward_loss)
             for optimiser in optimisers:
-                if optimiser is not policy_optimiser or step % self.learner_cfg["policy_delay"] == 0:
+                if optimiser is not policy_optimiser or step % self.learner.policy_delay == 0:
                     optimiser.step()
-            self.nets.soft_update(self.target, self.learner_cfg["tau"])
+            self.nets.soft_update(self.target, self.learner.tau)
         self.nets.eval()
         self.updates_done += 1
         report = {f"loss/{name}": float(value.detach()) for name, value in losses.items() if value.dim() == 0}
@@ -162,9 +166,9 @@ class ECONModule(L.LightningModule):
         """Networks, α, buffer, cursor and RNGs from a checkpoint; optimiser states once fit starts.
 
         Lightning's own resume restores its loop counters too and then sees the (one) epoch
-        as finished; here the episode cursor alone decides what is left to play.
+        as finished; here the episode cursor alone decides what is left to play. `load_checkpoint`
+        has already checked that the checkpoint fits these settings.
         """
-        check_compatible(checkpoint, self.hparams["econ"]["agents"])
         self.load_state_dict(checkpoint["state_dict"])
         self.on_load_checkpoint(checkpoint)
         self._pending_optimizer_states = checkpoint.get("optimizer_states", [])
@@ -185,7 +189,6 @@ class ECONModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_compatible(checkpoint, self.hparams["econ"]["agents"])
         state = checkpoint["econ_state"]
         self.buffer.clear()
         self.buffer.extend([Transition.from_dict(t) for t in episode] for episode in state["buffer"])
@@ -193,36 +196,3 @@ class ECONModule(L.LightningModule):
         self.updates_done = state["updates_done"]
         self.generator.set_state(state["generator"])
         self.sampler.setstate(state["sampler"])
-
-
-ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")
-
-
-def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None:
-    """A checkpoint of another format or trained with other network sizes cannot be loaded: say why."""
-    made = checkpoint.get("econ_state", {}).get("format", 1)
-    if made != CHECKPOINT_FORMAT:
-        raise ConfigError(
-            f"ckpt_path: the checkpoint has format {made}, this econ reads format {CHECKPOINT_FORMAT} "
-            "(the networks changed); train a new checkpoint"
-        )
-    saved = checkpoint.get("hyper_parameters", {}).get("econ", {}).get("agents", {})
-    for key in ARCHITECTURE_KEYS:
-        if key in saved and saved[key] != agents[key]:
-            raise ConfigError(
-                f"agents.{key}={agents[key]}: the checkpoint was trained with agents.{key}={saved[key]}; "
-                f"set agents.{key}={saved[key]} or train a new checkpoint"
-            )
-    # the encoder and mixer are flat or hierarchical over groups of g; g >= n_agents is flat, like null
-    trained = effective_group_size(saved.get("n_agents", agents["n_agents"]), saved.get("group_size"))
-    wanted = effective_group_size(agents["n_agents"], agents.get("group_size"))
-    if trained != wanted:
-        now, then = (_override_value(agents.get("group_size")), _override_value(saved.get("group_size")))
-        raise ConfigError(
-            f"agents.group_size={now}: the checkpoint was trained with agents.group_size={then}; "
-            f"set agents.group_size={then} or train a new checkpoint"
-        )
-
-
-def _override_value(value: Any) -> str:
-    return "null" if value is None else str(value)

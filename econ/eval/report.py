@@ -8,11 +8,31 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from econ.data.answers import parse_rate
+from econ.errors import ConfigError
+from econ.eval.stats import paired_difference, wilson_interval
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS
 from econ.game.records import EpisodeResult
-from econ.stats import paired_difference, wilson_interval
 
 REFERENCE = "econ"  # the method every other one is compared with, problem by problem
+# The numbers of a method's summary that `optimized_metric=<method>/<metric>` can name.
+METRICS = (
+    "accuracy",
+    "parse_rate",
+    "commitment_json_rate",
+    "commitment_fallback_rate",
+    "strategy_leak_rate",
+    "mean_rounds",
+    "converged_rate",
+    "best_response_gap",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_per_problem",
+    "llm_calls",
+    "llm_calls_per_problem",
+    "cache_hits",
+    "wall_s",
+)
 
 
 def sampling_used(results: Sequence[EpisodeResult]) -> dict[str, dict[str, float]] | None:
@@ -73,7 +93,7 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "accuracy": correct / per,
         "accuracy_ci95": [low, high],
         "sampling": sampling_used(results),
-        "parse_rate": sum(a is not None for a in answers) / max(len(answers), 1),
+        "parse_rate": parse_rate(answers),
         "commitment_json_rate": sum(c.commitment_json_ok for c in commitments) / max(len(commitments), 1),
         "commitment_fallback_rate": sum(c.commitment_fallback for c in commitments) / max(len(commitments), 1),
         "strategy_leak_rate": sum(r.strategy_leak for r in results) / per,
@@ -91,12 +111,24 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
     }
 
 
+def check_metric(key: str, methods: list[str]) -> tuple[str, str]:
+    """(method, metric) of an `optimized_metric` value such as `econ/accuracy`, refused in one line when unknown."""
+    method, _, metric = str(key).partition("/")
+    if method not in methods or metric not in METRICS:
+        raise ConfigError(
+            f"optimized_metric={key}: use <method>/<metric> with a method of eval_methods "
+            f"({', '.join(methods)}) and one of {', '.join(METRICS)}, e.g. econ/accuracy"
+        )
+    return method, metric
+
+
 def correct_by_problem(results: Sequence[EpisodeResult]) -> dict[str, bool]:
     return {r.problem_id: bool(r.correct) for r in results}
 
 
-def paired_with_reference(by_method: Mapping[str, Sequence[EpisodeResult]],
-                          reference: str = REFERENCE) -> dict[str, dict[str, Any]]:
+def paired_with_reference(
+    by_method: Mapping[str, Sequence[EpisodeResult]], reference: str = REFERENCE
+) -> dict[str, dict[str, Any]]:
     """For each method but `reference`: its paired accuracy difference with `reference` on the same problems.
 
     {} when the reference was not evaluated. Each value is `PairedDifference.to_json()` plus the
@@ -105,8 +137,11 @@ def paired_with_reference(by_method: Mapping[str, Sequence[EpisodeResult]],
     if reference not in by_method:
         return {}
     base = correct_by_problem(by_method[reference])
-    return {method: {"reference": reference, **paired_difference(correct_by_problem(results), base).to_json()}
-            for method, results in by_method.items() if method != reference}
+    return {
+        method: {"reference": reference, **paired_difference(correct_by_problem(results), base).to_json()}
+        for method, results in by_method.items()
+        if method != reference
+    }
 
 
 def paired_text(paired: Mapping[str, Any] | None) -> str:
@@ -114,8 +149,7 @@ def paired_text(paired: Mapping[str, Any] | None) -> str:
     if not paired:
         return "-"
     low, high = paired["ci95"]
-    return (f"{100 * paired['difference']:+.1f} pp [{100 * low:+.1f}, {100 * high:+.1f}], "
-            f"p={paired['mcnemar_p']:.2g}")
+    return f"{100 * paired['difference']:+.1f} pp [{100 * low:+.1f}, {100 * high:+.1f}], p={paired['mcnemar_p']:.2g}"
 
 
 def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Console | None = None) -> None:
@@ -126,19 +160,45 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
     """
     paired = any(s.get("vs_econ") for s in summaries.values())
     table = Table(title=title)
-    columns = ["method", "n", "accuracy (95% CI)", *(["vs econ (paired)"] if paired else []), "sampling T, p",
-               "parse", "JSON", "rounds", "converged", "BR gap", "tokens/problem", "calls", "cache hits", "wall s"]
+    columns = [
+        "method",
+        "n",
+        "accuracy (95% CI)",
+        *(["vs econ (paired)"] if paired else []),
+        "sampling T, p",
+        "parse",
+        "JSON",
+        "rounds",
+        "converged",
+        "BR gap",
+        "tokens/problem",
+        "calls",
+        "cache hits",
+        "wall s",
+    ]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("method", "sampling T, p") else "right",
-                         no_wrap=column in ("sampling T, p", "vs econ (paired)"))
+        table.add_column(
+            column,
+            justify="left" if column in ("method", "sampling T, p") else "right",
+            no_wrap=column in ("sampling T, p", "vs econ (paired)"),
+        )
     for method, s in summaries.items():
         low, high = s["accuracy_ci95"]
         table.add_row(
-            method, str(s["n"]), f"{s['accuracy']:.1%} [{low:.1%}, {high:.1%}]",
-            *([paired_text(s.get("vs_econ"))] if paired else []), sampling_text(s.get("sampling")),
-            f"{s['parse_rate']:.0%}", f"{s['commitment_json_rate']:.0%}", f"{s['mean_rounds']:.2f}",
-            f"{s['converged_rate']:.0%}", "-" if s.get("best_response_gap") is None else f"{s['best_response_gap']:.3f}",
-            f"{s['tokens_per_problem']:.0f}", str(s["llm_calls"]), str(s["cache_hits"]), f"{s['wall_s']:.1f}",
+            method,
+            str(s["n"]),
+            f"{s['accuracy']:.1%} [{low:.1%}, {high:.1%}]",
+            *([paired_text(s.get("vs_econ"))] if paired else []),
+            sampling_text(s.get("sampling")),
+            f"{s['parse_rate']:.0%}",
+            f"{s['commitment_json_rate']:.0%}",
+            f"{s['mean_rounds']:.2f}",
+            f"{s['converged_rate']:.0%}",
+            "-" if s.get("best_response_gap") is None else f"{s['best_response_gap']:.3f}",
+            f"{s['tokens_per_problem']:.0f}",
+            str(s["llm_calls"]),
+            str(s["cache_hits"]),
+            f"{s['wall_s']:.1f}",
         )
     if console is None:
         console = Console()

@@ -63,7 +63,9 @@ class RunUsageTracker(UsageTracker):
                 self._file.write(line + "\n")
                 self._file.flush()
 
-    def record_call(self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, latency_s: float) -> None:
+    def record_call(
+        self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, latency_s: float
+    ) -> None:
         super().record_call(role, problem_id, prompt_tokens, completion_tokens, latency_s)
         self._log("call", role, problem_id, prompt_tokens, completion_tokens, latency_s)
 

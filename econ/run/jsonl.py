@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from econ.config import redact_text
+from econ.config.redaction import redact_text
 
 
 class JsonlLog:

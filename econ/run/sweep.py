@@ -1,4 +1,4 @@
-"""Multirun jobs: what a sweep varies, a failed job recorded in its dir while the sweep goes on."""
+"""Multirun sweeps: what each job varies, the launcher check before and the failed jobs named after."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib.util
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,16 +14,14 @@ from typing import Any, TypeVar
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from econ.cli import error_line, run_or_exit
-from econ.config import redact_text
+from econ.config.redaction import redact_text
 from econ.errors import ConfigError
+from econ.run.job import FAILED_FILE, is_multirun, run_or_exit
 
 T = TypeVar("T")
-FAILED_FILE = "failed.json"
-RESULTS_FILE = "results.json"  # written by econ.pipeline.write_results
+RESULTS_FILE = "results.json"  # written by econ.eval.results.write_results
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +40,6 @@ class SweepJob:
     def name(self) -> str:
         """A short run name: the job number and its varied values."""
         return f"{self.num}_{','.join(self.varied)}" if self.varied else str(self.num)
-
-
-def is_multirun() -> bool:
-    """Whether this process runs a job of a Hydra multirun (`-m`)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def swept_keys(sweep_overrides: Iterable[str], sweeper_params: dict[str, Any] | None) -> set[str]:
@@ -77,41 +70,13 @@ def current_job(task_name: str) -> SweepJob | None:
     params = OmegaConf.select(hydra_cfg, "sweeper.params")
     swept = swept_keys(command_line, OmegaConf.to_container(params) if params is not None else None)
     overrides = tuple(redact_text(o) for o in hydra_cfg.overrides.task)
-    return SweepJob(f"{task_name}-{sweep_dir.name}", int(hydra_cfg.job.num), varied_values(overrides, swept),
-                    overrides, str(sweep_dir))
-
-
-def record_failure(run_dir: Path, error: BaseException) -> Path:
-    """failed.json in the job dir: the one-line error, its type and the job's overrides."""
-    hydra_cfg = HydraConfig.get()
-    record = {
-        "error": error_line(error),
-        "type": type(error).__name__,
-        "job_num": int(hydra_cfg.job.num),
-        "overrides": [redact_text(o) for o in hydra_cfg.overrides.task],
-    }
-    path = run_dir / FAILED_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
-    return path
-
-
-def run_job(job: Callable[[], T]) -> T | None:
-    """Run an entry point's job: a single run exits 2 on a user error; a multirun job that fails
-    writes failed.json, logs the error and returns None so that the sweep goes on.
-
-    Hydra's basic launcher runs jobs in-process, where an exception or SystemExit ends the sweep.
-    """
-    if not is_multirun():
-        return run_or_exit(job)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a re-run sweep resumes its jobs: forget an old failure
-    try:
-        return job()
-    except Exception as error:
-        path = record_failure(run_dir, error)
-        log.error("job failed: %s (recorded in %s); the sweep goes on", error_line(error), path, exc_info=error)
-        return None
+    return SweepJob(
+        f"{task_name}-{sweep_dir.name}",
+        int(hydra_cfg.job.num),
+        varied_values(overrides, swept),
+        overrides,
+        str(sweep_dir),
+    )
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -124,8 +89,10 @@ def check_launcher(config: DictConfig) -> None:
         found = False
     if not found:
         choice = OmegaConf.select(config, "hydra.runtime.choices", default={}).get("hydra/launcher")
-        raise ConfigError(f"hydra/launcher={choice}: its plugin ({module}) is not installed; for ray: "
-                          "pip install -e '.[ray]'; joblib, submitit_local and submitit_slurm come with econ")
+        raise ConfigError(
+            f"hydra/launcher={choice}: its plugin ({module}) is not installed; for ray: "
+            "pip install -e '.[ray]'; joblib, submitit_local and submitit_slurm come with econ"
+        )
 
 
 class SweepMonitor(Callback):

@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import math
 
-from econ.baselines.budget import load_budget, nearest_whole
-from econ.baselines.common import FixedAction, Transcript, whole
 from econ.data.answers import extract_answer
 from econ.data.datasets import Problem
 from econ.game import prompts
 from econ.game.records import EpisodeResult
-from econ.llm.client import LLMClient
+from econ.methods import Players
+from econ.methods.budget import load_budget, nearest_whole
+from econ.methods.transcript import Baseline, FixedAction, Transcript, whole
 
 
-class SelfConsistency:
+class SelfConsistency(Baseline):
     """n samples at a fixed [T, p]; the most common answer wins.
 
     Budget `calls`: n = the matched run's calls per problem, rounded to the nearest whole number.
@@ -26,8 +26,17 @@ class SelfConsistency:
     """
 
     def __init__(
-        self, name: str, samples: int, temperature: float, penalty: float, top_p: float, max_tokens: int,
-        seed: int, budget: str | None = None, budget_source: str | None = None, budget_method: str = "econ",
+        self,
+        name: str,
+        samples: int,
+        temperature: float,
+        penalty: float,
+        top_p: float,
+        max_tokens: int,
+        seed: int,
+        budget: str | None = None,
+        budget_source: str | None = None,
+        budget_method: str = "econ",
     ):
         self.name = name
         self.action = FixedAction(temperature, penalty, top_p, max_tokens, seed)
@@ -37,17 +46,22 @@ class SelfConsistency:
         else:
             self.samples = nearest_whole(self.budget.target) if self.budget.kind == "calls" else None
 
-    def describe(self) -> dict:
-        """What results.json records about this method's settings and the budget it matched."""
+    def settings(self) -> dict:
+        """This method's settings and the budget it matched (results.json: `baseline`)."""
         budget = None
         if self.budget is not None:
             matched = f"{self.samples} calls" if self.samples else f">= {self.budget.target:.0f} completion tokens"
             budget = {**self.budget.describe(), "matched_per_problem": matched}
-        return {"method": self.name, "samples": self.samples, "temperature": self.action.temperature,
-                "penalty": self.action.penalty, "budget": budget}
+        return {
+            "method": self.name,
+            "samples": self.samples,
+            "temperature": self.action.temperature,
+            "penalty": self.action.penalty,
+            "budget": budget,
+        }
 
-    async def play(self, client: LLMClient, problem: Problem) -> EpisodeResult:
-        transcript = Transcript(client, self.name, problem, self.action)
+    async def play(self, players: Players, problem: Problem) -> EpisodeResult:
+        transcript = Transcript(players.client, self.name, problem, self.action)
         messages = prompts.solver_messages(problem.question)
         if self.samples is not None:
             replies = await asyncio.gather(*(transcript.ask(messages, 0, i) for i in range(self.samples)))

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from econ.data.answers import majority_answer
 from econ.game import prompts
 from econ.game.prompts import Commitment
-from econ.hierarchy import merge_fan_in, partition
 from econ.llm.base import Completion, Message
+from econ.nn.groups import merge_fan_in, partition
 
 # (messages, role, level, node index within its level) -> reply
 CoordinatorCall = Callable[[list[Message], str, int, int], Awaitable[Completion]]
@@ -48,8 +48,9 @@ def decide(reply: str, read_answers: list[str | None], dataset: str) -> Commitme
     return Commitment(answer, justification, json_ok=True, fallback=False)
 
 
-def worst_case_prompts(question: str, group_size: int, strategy_tokens: int, answer_tokens: int,
-                       commitment_tokens: int) -> list[list[Message]]:
+def worst_case_prompts(
+    question: str, group_size: int, strategy_tokens: int, answer_tokens: int, commitment_tokens: int
+) -> list[list[Message]]:
     """The longest prompt of each kind a call can get, every item at its cap, written as one-letter words.
 
     Strategies, answers and commitments have at most the given lengths (their max_tokens) and no prompt
@@ -57,6 +58,7 @@ def worst_case_prompts(question: str, group_size: int, strategy_tokens: int, ans
     a function of g and those lengths, never of N (exactly so for word counts: one-letter words are the
     most words that survive the prompts' character clipping).
     """
+
     def words(count: int) -> str:
         return " ".join(["x"] * count)
 
@@ -82,22 +84,32 @@ async def commit_tree(
     call: CoordinatorCall,
 ) -> TreeCommitment:
     """Local commitments per group, then merges of ≤ max(g, 2) commitments per call until one remains."""
-    replies = await asyncio.gather(*(
-        call(prompts.commitment_messages(question, strategies[k], [texts[i] for i in members]),
-             "local_commitment", 1, k)
-        for k, members in enumerate(groups)
-    ))
+    replies = await asyncio.gather(
+        *(
+            call(
+                prompts.commitment_messages(question, strategies[k], [texts[i] for i in members]),
+                "local_commitment",
+                1,
+                k,
+            )
+            for k, members in enumerate(groups)
+        )
+    )
     nodes = [decide(reply.text, [extracted[i] for i in members], dataset) for reply, members in zip(replies, groups)]
     levels = [[node.answer for node in nodes]]
     while len(nodes) > 1:
         parents = partition(len(nodes), merge_fan_in(group_size))
         role = "commitment" if len(parents) == 1 else "merge_commitment"
         level = len(levels) + 1
-        replies = await asyncio.gather(*(
-            call(prompts.merge_commitment_messages(question, [nodes[j] for j in children]), role, level, p)
-            for p, children in enumerate(parents)
-        ))
-        nodes = [decide(reply.text, [nodes[j].answer for j in children], dataset)
-                 for reply, children in zip(replies, parents)]
+        replies = await asyncio.gather(
+            *(
+                call(prompts.merge_commitment_messages(question, [nodes[j] for j in children]), role, level, p)
+                for p, children in enumerate(parents)
+            )
+        )
+        nodes = [
+            decide(reply.text, [nodes[j].answer for j in children], dataset)
+            for reply, children in zip(replies, parents)
+        ]
         levels.append([node.answer for node in nodes])
     return TreeCommitment(nodes[0], levels)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from econ.data.answers import answers_match, majority_answer
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
+from econ.game import prompts
 from econ.game.episode import call_seed
 from econ.game.records import Call, EpisodeResult, RoundRecord
 from econ.llm.base import Completion, Message, Sampling
@@ -35,6 +39,20 @@ class FixedAction:
         return Sampling(self.temperature, self.top_p, self.penalty, self.max_tokens, call_seed(self.seed, *parts))
 
 
+class Baseline:
+    """The protocol methods a baseline shares; each defines `settings()` (what decides its calls) and `play`."""
+
+    needs_checkpoint = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"baseline": self.settings()}
+
+    def tag(self, players: Any) -> str:
+        """Logged results are reused only under the same settings, budget and prompts."""
+        settings = json.dumps(self.settings(), sort_keys=True)
+        return f"{hashlib.sha256(settings.encode()).hexdigest()[:16]}-{prompts.template_fingerprint()}"
+
+
 def whole(value: object, key: str, minimum: int) -> int:
     """A config value that must be a whole number >= minimum, or a one-line ConfigError naming the key."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -55,8 +73,18 @@ class Transcript:
         """One solver call; its seed is keyed by (problem, method, round, agent)."""
         sampling = self.action.sampling(self.problem.id, self.method, round_index, agent)
         reply = await self.client.complete(messages, sampling, role="executor", problem_id=self.accounting_id)
-        self.calls.append(Call("executor", round_index, agent, messages, reply.text, reply.prompt_tokens,
-                               reply.completion_tokens, reply.cached))
+        self.calls.append(
+            Call(
+                "executor",
+                round_index,
+                agent,
+                messages,
+                reply.text,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cached,
+            )
+        )
         return reply
 
     @property
@@ -68,9 +96,14 @@ class Transcript:
         """A round whose outcome is the majority of its answers (no coordinator, so never JSON)."""
         action = [self.action.temperature, self.action.penalty]
         return RoundRecord(
-            round=round_index, actions=[list(action) for _ in answers], belief_norms=[], answers=answers,
-            commitment=majority_answer(answers, self.problem.dataset), commitment_json_ok=False,
-            commitment_fallback=True, residual=None,
+            round=round_index,
+            actions=[list(action) for _ in answers],
+            belief_norms=[],
+            answers=answers,
+            commitment=majority_answer(answers, self.problem.dataset),
+            commitment_json_ok=False,
+            commitment_fallback=True,
+            residual=None,
         )
 
     def result(self, rounds: list[RoundRecord]) -> EpisodeResult:

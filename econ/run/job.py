@@ -1,0 +1,77 @@
+"""Run an entry point's job: a user error prints one line and exits 2; a failed multirun job is recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from econ.config.redaction import redact_text
+from econ.errors import EconError
+
+T = TypeVar("T")
+EXIT_USER_ERROR = 2
+FAILED_FILE = "failed.json"
+
+log = logging.getLogger(__name__)
+
+
+def error_line(error: BaseException) -> str:
+    """The first line of an error's message with secrets masked (its type name when it has none)."""
+    lines = [line for line in redact_text(str(error)).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def run_or_exit(job: Callable[[], T]) -> T:
+    """Call job(); an EconError becomes `error: <message>` on stderr and exit code 2."""
+    try:
+        return job()
+    except EconError as error:
+        message = error_line(error)
+        log.error(message)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def is_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (`-m`)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_failure(run_dir: Path, error: BaseException) -> Path:
+    """failed.json in the job dir: the one-line error, its type and the job's overrides."""
+    hydra_cfg = HydraConfig.get()
+    record = {
+        "error": error_line(error),
+        "type": type(error).__name__,
+        "job_num": int(hydra_cfg.job.num),
+        "overrides": [redact_text(o) for o in hydra_cfg.overrides.task],
+    }
+    path = run_dir / FAILED_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def run_job(job: Callable[[], T]) -> T | None:
+    """Run an entry point's job: a single run exits 2 on a user error; a multirun job that fails
+    writes failed.json, logs the error and returns None so that the sweep goes on.
+
+    Hydra's basic launcher runs jobs in-process, where an exception or SystemExit ends the sweep.
+    """
+    if not is_multirun():
+        return run_or_exit(job)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a re-run sweep resumes its jobs: forget an old failure
+    try:
+        return job()
+    except Exception as error:
+        path = record_failure(run_dir, error)
+        log.error("job failed: %s (recorded in %s); the sweep goes on", error_line(error), path, exc_info=error)
+        return None

@@ -1,0 +1,64 @@
+"""Start-up of a run: env file, config check, resolved config saved, seeds, data, LLM client and embedder."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from econ.config.redaction import save_resolved_config
+from econ.config.settings import Settings, load_settings
+from econ.config.validate import validate
+from econ.data.datasets import Splits, load_splits
+from econ.embed import Embedder, build_embedder
+from econ.llm.client import LLMClient, build_llm_client
+from econ.llm.reachability import check_backend_reachable
+from econ.run.envfile import load_env_file
+from econ.run.jsonl import JsonlLog
+from econ.run.usage import RunUsageTracker
+
+
+@dataclass
+class Components:
+    """Everything a run plays with, built and checked before the first LLM call."""
+
+    run_dir: Path
+    splits: Splits
+    client: LLMClient
+    embedder: Embedder
+    loop: asyncio.AbstractEventLoop
+    traces: JsonlLog
+    usage: RunUsageTracker  # the client's tracker; also logs to usage.jsonl for the whole run's totals
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+        self.traces.close()
+        self.usage.close()
+
+
+def prepare(cfg: DictConfig) -> Settings:
+    """Keys from the env file, every config value checked, the typed settings: before anything loads."""
+    load_env_file()  # keys from ECON_ENV_FILE, before anything reads or redacts them
+    validate(cfg)
+    return load_settings(cfg)
+
+
+def start(cfg: DictConfig) -> Components:
+    """Save the (prepared) config redacted, seed, load data and build the LLM client and embedder."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    save_resolved_config(cfg, run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_num_threads(cfg.learner.torch_threads)
+    splits = load_splits(cfg.dataset, cfg.seed)
+    usage = RunUsageTracker(run_dir / "usage.jsonl")
+    client = build_llm_client(cfg.model, cfg.llm, usage=usage)
+    check_backend_reachable(client.backend)  # an unreachable server fails now, not after a retry budget
+    embedder = build_embedder(cfg.embedder)
+    loop = asyncio.new_event_loop()
+    return Components(run_dir, splits, client, embedder, loop, JsonlLog(run_dir / "traces.jsonl"), usage)
