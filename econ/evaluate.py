@@ -15,7 +15,7 @@ from econ.config.resolvers import register_resolvers
 from econ.errors import ConfigError
 from econ.eval.results import evaluate_methods, write_results
 from econ.game.episode import EpisodeRunner, GameSettings
-from econ.learner.checkpoint import load_checkpoint
+from econ.learner.checkpoint import check_obs_dim, load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, build_method
 from econ.run.job import run_job
@@ -41,6 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
     try:
         learner, extra = None, dict(method.describe())
         if checkpoint is not None:
+            check_obs_dim(checkpoint, parts.embedder.dim)  # known once the embedder is built
             learner = ECONModule(settings, obs_dim=parts.embedder.dim)
             learner.restore(checkpoint)
             extra.update(

@@ -19,7 +19,7 @@ from econ.eval.report import check_metric
 from econ.eval.results import evaluate_methods, write_results
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.learner.callbacks import EpisodeCheckpoint, GlobalRNGCheckpoint, TrainingProgress
-from econ.learner.checkpoint import load_checkpoint
+from econ.learner.checkpoint import check_obs_dim, load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, load_method
 from econ.run.job import run_job
@@ -39,9 +39,12 @@ def train(cfg: DictConfig) -> dict:
     check_metric(cfg.optimized_metric, [method.name for method in methods])
     last = Path(HydraConfig.get().runtime.output_dir) / "last.ckpt"
     ckpt_path = cfg.ckpt_path or (str(last) if cfg.resume and last.exists() else None)
-    checkpoint = load_checkpoint(ckpt_path, settings) if ckpt_path else None  # refused before any model loads
+    # refused before any model loads; the run dir's own last.ckpt (resume) is named as such
+    checkpoint = load_checkpoint(ckpt_path, settings, resumed=not cfg.ckpt_path) if ckpt_path else None
     parts = start(cfg)
     try:
+        if checkpoint is not None:
+            check_obs_dim(checkpoint, parts.embedder.dim)  # known once the embedder is built
         learner = ECONModule(settings, obs_dim=parts.embedder.dim)
         if checkpoint is not None:
             learner.restore(checkpoint)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a 
 from econ.errors import ConfigError, EconError  # noqa: E402
 from econ.eval.report import paired_text, sampling_text  # noqa: E402
 from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
-from econ.run.job import run_or_exit  # noqa: E402
+from econ.run.job import EXIT_USER_ERROR, run_or_exit  # noqa: E402
 from econ.run.jsonl import read_jsonl  # noqa: E402
 from experiments import token_scaling  # noqa: E402
 
@@ -68,9 +68,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError(f"--methods: unknown {unknown}; choose from {list(ECON + BASELINES)}")
     if args.budget != "none" and "econ" not in args.methods and set(MATCHED) & set(args.methods):
         raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
-    if args.ckpt is not None and not args.ckpt.is_file():
-        raise ConfigError(f"--ckpt={args.ckpt}: no such checkpoint")
+    if args.ckpt is not None:
+        check_ckpt(args)
     return args
+
+
+def check_ckpt(args: argparse.Namespace) -> None:
+    """--ckpt is an econ checkpoint whose networks fit the runs' config: refused here, before any run starts."""
+    from econ.config.settings import load_settings
+    from econ.devtools.runs import compose_config
+    from econ.learner.checkpoint import check_compatible, load_checkpoint_file  # torch: only when --ckpt is given
+
+    checkpoint = load_checkpoint_file(args.ckpt, "--ckpt")
+    try:
+        settings = load_settings(compose_config(common_overrides(args)))
+    except Exception:  # noqa: BLE001 - a wrong override: the first run reports it in its own words
+        return
+    check_compatible(checkpoint, settings.hparams["agents"])
 
 
 # ---------------------------------------------------------------- runs
@@ -92,6 +106,8 @@ def run_entry(module: str, overrides: list[str], run_dir: Path) -> Path:
     command = [sys.executable, "-m", module, *overrides, path_override("hydra.run.dir", run_dir)]
     log.info("running %s", " ".join(command[2:]))
     done = subprocess.run(command, env=env)
+    if done.returncode == EXIT_USER_ERROR:
+        sys.exit(EXIT_USER_ERROR)  # the run has printed its one line naming the key; one is enough
     if done.returncode != 0:
         raise EconError(f"{module} {' '.join(overrides)} failed (exit {done.returncode}); see {run_dir}")
     return run_dir / "results.json"
@@ -387,7 +403,8 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    # progress on stdout, as the runs' own logs are; stderr keeps the one `error:` line of a failure
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", stream=sys.stdout)
     args = parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

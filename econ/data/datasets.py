@@ -173,6 +173,9 @@ def _read_local(spec: _Spec, path: str) -> tuple[dict, str]:
     """Load a local source as {split: Dataset}; also return the name used in messages."""
     splits = [s for s in (spec.train_split, spec.test_split) if s]
     if "{split}" in path:
+        for s in splits:
+            if Path(path.format(split=s)).expanduser().is_dir():
+                raise DataError(f"dataset.path={path}: {path.format(split=s)} is a directory, not a file")
         files = {s: path.format(split=s) for s in splits if Path(path.format(split=s)).expanduser().is_file()}
         if not files:
             wanted = " or ".join(path.format(split=s) for s in splits)
@@ -203,6 +206,11 @@ def _read_local(spec: _Spec, path: str) -> tuple[dict, str]:
     kwargs = {"delimiter": "\t"} if builder_of == ".tsv" else {}
     files = data_files.values() if isinstance(data_files, dict) else [data_files]
     for f in files:
+        try:
+            with open(f, "rb") as handle:  # root reads any file: probe by opening, not by mode bits
+                handle.read(1)
+        except OSError as e:
+            raise DataError(f"dataset.path={f}: cannot read it ({e.strerror}); fix its permissions") from None
         if Path(f).stat().st_size == 0:
             raise DataError(f"dataset.path={f}: the file is empty; it needs rows with the question and answer")
     with _quiet_datasets() as ds:
@@ -302,10 +310,19 @@ def _rows_to_problems(spec: _Spec, data: Any, where: str, split: str, official: 
         raise DataError(f"{where} [{split}]: no rows; the dataset is empty")
     problems, seen, skipped = [], set(), 0
     width = max(4, len(str(len(data) - 1)))
-    for i, row in enumerate(data.to_list()):
+    try:
+        rows = data.to_list()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{where} [{split}]: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    for i, row in enumerate(rows):
         parts = [row[f] for f in spec.question_fields]
         if any(p is None or not str(p).strip() for p in parts):
             raise DataError(f"{where} [{split}] row {i}: field {spec.question_fields!r} is empty")
+        if any(isinstance(p, (list, dict)) for p in parts):
+            raise DataError(
+                f"{where} [{split}] row {i}: field {spec.question_fields!r} holds a list or object, "
+                "not text; point dataset.question_field at the text"
+            )
         question = " ".join(str(p).strip() for p in parts)
         solution = row.get(spec.solution_field) if spec.solution_field else None
         answer = _gold(spec, row, solution, where, split, i)
@@ -347,6 +364,11 @@ def _rows_to_problems(spec: _Spec, data: Any, where: str, split: str, official: 
 def _gold(spec: _Spec, row: dict, solution: Any, where: str, split: str, i: int) -> str:
     """The gold final answer of one row, as a canonical string."""
     raw = row.get(spec.answer_field)
+    if isinstance(raw, (list, dict)):
+        raise DataError(
+            f"{where} [{split}] row {i}: field {spec.answer_field!r} holds a list or object, not the "
+            "final answer; point dataset.answer_field at it"
+        )
     if spec.answer_type == "math":
         if raw is not None and str(raw).strip():
             return str(raw).strip()

@@ -10,21 +10,45 @@ import torch
 from econ.config.settings import Settings
 from econ.errors import ConfigError
 from econ.nn.groups import effective_group_size
+from econ.run.inputs import error_reason, readable_file
 
 # Version of what a checkpoint holds; 2: observation flags and five text fields, the critic's action
 # pathway, per-round transitions grouped by episode.
 CHECKPOINT_FORMAT = 2
 
 
-def load_checkpoint(path: str | Path, settings: Settings) -> dict[str, Any]:
-    """A checkpoint, refused with a one-line error when missing, of another format or of other network sizes.
+def load_checkpoint(path: str | Path, settings: Settings, resumed: bool = False) -> dict[str, Any]:
+    """A checkpoint, refused with a one-line error when it is not one, of another format or of other network sizes.
 
-    The one compatibility check: entry points call this before any model loads, then `ECONModule.restore`.
+    The one compatibility check: entry points call this before any model loads, then `ECONModule.restore`
+    (the embedding size alone, known once the embedder is built, is `check_obs_dim`'s).
+    `resumed`: the run dir's own last.ckpt, found by `resume`; a broken one is reported, never removed.
     """
-    if not Path(path).exists():
-        raise ConfigError(f"ckpt_path={path}: no such checkpoint")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if resumed:
+        checkpoint = load_checkpoint_file(
+            path, "resume", "move it aside to restart this run from scratch, or pass resume=false for a new run dir"
+        )
+    else:
+        checkpoint = load_checkpoint_file(path)
     check_compatible(checkpoint, settings.hparams["agents"])
+    return checkpoint
+
+
+CKPT_FIX = "give a last.ckpt written by python -m econ.train"
+
+
+def load_checkpoint_file(path: str | Path, key: str = "ckpt_path", fix: str = CKPT_FIX) -> dict[str, Any]:
+    """The checkpoint's contents, or ConfigError when the file is not an econ checkpoint at all.
+
+    Whether its networks fit this config is `check_compatible`'s job.
+    """
+    file = readable_file(path, key, fix)
+    try:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - torch and pickle raise many types for a file that is no checkpoint
+        raise ConfigError(f"{key}={path}: not a readable checkpoint ({error_reason(error)}); {fix}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise ConfigError(f"{key}={path}: a torch file, but not an econ checkpoint (no state_dict); {fix}")
     return checkpoint
 
 
@@ -54,6 +78,16 @@ def check_compatible(checkpoint: dict[str, Any], agents: dict[str, Any]) -> None
         raise ConfigError(
             f"agents.group_size={now}: the checkpoint was trained with agents.group_size={then}; "
             f"set agents.group_size={then} or train a new checkpoint"
+        )
+
+
+def check_obs_dim(checkpoint: dict[str, Any], obs_dim: int) -> None:
+    """The checkpoint's networks read embeddings of this size (known once the embedder is built, before any call)."""
+    saved = checkpoint.get("hyper_parameters", {}).get("obs_dim", obs_dim)
+    if saved != obs_dim:
+        raise ConfigError(
+            f"embedder: the checkpoint was trained on {saved}-d embeddings, this embedder gives "
+            f"{obs_dim}-d; use the embedder it was trained with or train a new checkpoint"
         )
 
 

@@ -167,7 +167,7 @@ class ECONModule(L.LightningModule):
 
         Lightning's own resume restores its loop counters too and then sees the (one) epoch
         as finished; here the episode cursor alone decides what is left to play. `load_checkpoint`
-        has already checked that the checkpoint fits these settings.
+        has already checked that the checkpoint fits these settings, `check_obs_dim` this embedder.
         """
         self.load_state_dict(checkpoint["state_dict"])
         self.on_load_checkpoint(checkpoint)

@@ -15,9 +15,10 @@ from econ.errors import ConfigError
 from econ.llm.base import Completion, JsonSchema, Message, Sampling
 
 BUSY_TIMEOUT_MS = 60_000
+COMPLETION_COLUMNS = {"key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created"}
 
 
-def open_sqlite(path: str | Path) -> sqlite3.Connection:
+def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connection:
     """A connection usable from any thread (callers serialise), waiting on locks instead of failing.
 
     WAL lets readers run while one writer writes; busy_timeout makes a second
@@ -31,9 +32,7 @@ def open_sqlite(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(
-            f"llm.cache_path={path}: cannot open the cache ({exc}); point it at a writable file"
-        ) from None
+        raise ConfigError(f"{key}={path}: cannot open the cache ({exc}); point it at a writable file") from None
     return conn
 
 

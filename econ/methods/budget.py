@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from econ.errors import ConfigError
+from econ.run.inputs import read_json_object
 
 KINDS = ("calls", "completion_tokens")
 
@@ -42,19 +42,27 @@ def load_budget(kind: str | None, source: str | None, method: str) -> Budget | N
             "e.g. method.budget_source=outputs/evaluate/<run>/results.json"
         )
     path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"method.budget_source={source}: no such file")
-    try:
-        summaries = json.loads(path.read_text())["methods"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ConfigError(f"method.budget_source={source}: not a results.json (no 'methods')") from None
+    fix = "give the results.json of the ECON run to match"
+    summaries = read_json_object(path, "method.budget_source", fix).get("methods")
+    if not isinstance(summaries, dict):
+        raise ConfigError(f"method.budget_source={source}: not a results.json (no 'methods'); {fix}")
     if method not in summaries:
         raise ConfigError(f"method.budget_method={method}: {source} holds {sorted(summaries)}; pick one of them")
     summary = summaries[method]
-    if not summary.get("n"):
+    field = "llm_calls_per_problem" if kind == "calls" else "completion_tokens"
+    if not isinstance(summary, dict) or not all(_is_number(summary.get(k)) for k in ("n", field)):
+        raise ConfigError(
+            f"method.budget_source={source}: its {method} entry has no numbers 'n' and {field!r} "
+            f"(another econ version?); {fix}"
+        )
+    if not summary["n"]:
         raise ConfigError(f"method.budget_source={source}: {method} was run on no problems")
     # Read, never recomputed: the same numbers the ECON run reported.
-    target = summary["llm_calls_per_problem"] if kind == "calls" else summary["completion_tokens"] / summary["n"]
+    target = summary[field] if kind == "calls" else summary[field] / summary["n"]
     if target <= 0:
         raise ConfigError(f"method.budget_source={source}: {method} spent no {kind}; nothing to match")
     return Budget(kind, float(target), str(path), method)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

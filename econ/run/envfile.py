@@ -33,6 +33,8 @@ def parse_env_file(path: Path) -> dict[str, str]:
         if match is None:
             raise ConfigError(f"{ENV_FILE_VAR}={path}: line {number} is not KEY=VALUE; fix or remove it")
         name, value = match.group(1), match.group(2).strip()
+        if "\0" in value:  # the environment cannot hold it
+            raise ConfigError(f"{ENV_FILE_VAR}={path}: line {number} holds a NUL byte; fix or remove it")
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         else:
@@ -47,6 +49,8 @@ def load_env_file(environ: MutableMapping[str, str] = os.environ) -> list[str]:
     if not path:
         return []
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise ConfigError(f"{ENV_FILE_VAR}={path}: is a directory; point it at a file of KEY=VALUE lines or unset it")
     if not file.is_file():
         raise ConfigError(f"{ENV_FILE_VAR}={path}: no such file; point it at a file of KEY=VALUE lines or unset it")
     added = {name: value for name, value in parse_env_file(file).items() if name not in environ}

@@ -1,4 +1,5 @@
-"""Start-up of a run: env file, config check, resolved config saved, seeds, data, LLM client and embedder."""
+"""Start-up of a run: env file, config check, cache files checked, resolved config saved, seeds,
+data, LLM client and embedder."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from econ.embed import Embedder, build_embedder
 from econ.llm.client import LLMClient, build_llm_client
 from econ.llm.reachability import check_backend_reachable
 from econ.run.envfile import load_env_file
+from econ.run.inputs import check_caches
 from econ.run.jsonl import JsonlLog
 from econ.run.usage import RunUsageTracker
 
@@ -50,8 +52,10 @@ def prepare(cfg: DictConfig) -> Settings:
 
 
 def start(cfg: DictConfig) -> Components:
-    """Save the (prepared) config redacted, seed, load data and build the LLM client and embedder."""
+    """Check the cache files, save the (prepared) config redacted, seed,
+    load data and build the LLM client and embedder."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    check_caches(cfg)  # cache files are sqlite of this version (read-only check)
     save_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_num_threads(cfg.learner.torch_threads)

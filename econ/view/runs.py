@@ -30,6 +30,7 @@ from econ.errors import ConfigError
 from econ.eval.report import summarize
 from econ.eval.stats import paired_difference
 from econ.game.records import EpisodeResult, RoundRecord
+from econ.run.inputs import read_json_object, readable_dir
 from econ.run.jsonl import read_jsonl
 from econ.view import fields as F
 from econ.view.episodes import AnswerChecker, episode_view
@@ -76,9 +77,12 @@ def _read_metrics(path: Path) -> list[tuple[float, str, float]]:
     return rows
 
 
+FIX = "restore it from the run, or give another RUN_DIR"
+
+
 def read_run(path: Path, name: str) -> RunFiles:
     results_path = path / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = read_json_object(results_path, "RUN_DIR", FIX) if results_path.exists() else {}
     latest: dict[tuple, dict[str, Any]] = {}
     for line in read_jsonl(path / "traces.jsonl"):
         key = tuple(F.pick(line, names) for names in (F.KIND, F.METHOD, F.PROBLEM_ID, F.EPISODE))
@@ -87,7 +91,12 @@ def read_run(path: Path, name: str) -> RunFiles:
     config_file = path / "config_resolved.yaml"
     if config_file.is_file():
         config_text = config_file.read_text()
-        config = yaml.safe_load(config_text) or {}
+        try:
+            config = yaml.safe_load(config_text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"RUN_DIR={config_file}: not YAML ({type(error).__name__}); {FIX}") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"RUN_DIR={config_file}: holds a YAML {type(config).__name__}, not a config; {FIX}")
     else:
         config = F.pick(results, F.RESULTS_CONFIG, {})
         config_text = json.dumps(config, indent=2) if config else ""
@@ -239,11 +248,20 @@ def _run_view(run: RunFiles, compare_rows: dict[str, dict[str, str]], taken: set
     return view
 
 
+def _readable(read, path: Path, *args):
+    """read(*args), a record of another shape (another econ version, a damaged file) as one line naming the run."""
+    try:
+        return read(*args)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:  # UnicodeDecodeError too
+        raise ConfigError(
+            f"RUN_DIR={path}: holds records this viewer cannot read ({type(error).__name__}: "
+            f"{str(error)[:120]}); written by another econ version, or damaged?"
+        ) from None
+
+
 def page_data(target: Path) -> dict[str, Any]:
     """The page's data for a run dir, a comparison dir or a sweep dir (see the module docstring)."""
-    target = Path(target)
-    if not target.is_dir():
-        raise ConfigError(f"RUN_DIR={target}: no such directory; give a run dir or a compare_methods --out dir")
+    target = readable_dir(target, "RUN_DIR", "give a run dir or a compare_methods --out dir")
     mode = "run" if is_run_dir(target) else "compare"
     run_paths = [target] if mode == "run" else compare_run_dirs(target)
     if not run_paths:
@@ -251,13 +269,13 @@ def page_data(target: Path) -> dict[str, Any]:
             f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
             "(compare_methods.py --out) or */ (a sweep); give a run dir"
         )
-    runs = [read_run(p, p.name) for p in run_paths]
+    runs = [_readable(read_run, p, p, p.name) for p in run_paths]
     compare_rows = {}
     if (target / "compare.csv").is_file():
         with (target / "compare.csv").open(newline="") as handle:
             compare_rows = {F.pick(row, F.COMPARE_METHOD): row for row in csv.DictReader(handle)}
     taken: set[str] = set()
-    views = [_run_view(run, compare_rows, taken) for run in runs]
+    views = [_readable(_run_view, run.path, run, compare_rows, taken) for run in runs]
     methods = [m for view in views for m in view.methods]
     if compare_rows:  # the comparison table's order
         order = {name: i for i, name in enumerate(compare_rows)}
