@@ -69,7 +69,9 @@ def write_results(
         "config": redacted_container(cfg),
         **extra,
     }
-    (parts.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    partial = parts.run_dir / "results.json.partial"  # a failed write never leaves half a results.json
+    partial.write_text(json.dumps(results, indent=2, default=str))
+    partial.replace(parts.run_dir / "results.json")
     print_table(summaries, title=f"{cfg.dataset.name}: {len(getattr(parts.splits, split))} {split} problems")
     log.info("results written to %s", parts.run_dir / "results.json")
     return results

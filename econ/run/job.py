@@ -1,9 +1,11 @@
-"""Run an entry point's job: a user error prints one line and exits 2; a failed multirun job is recorded."""
+"""Run an entry point's job: a user error or a full disk prints one line and exits 2, Ctrl-C one line and exits 130;
+a failed multirun job is recorded and the sweep goes on."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,8 @@ from hydra.types import RunMode
 
 from econ.config.redaction import redact_text
 from econ.errors import EconError
+from econ.run import interrupt
+from econ.run.writable import write_failure
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 2
@@ -29,14 +33,32 @@ def error_line(error: BaseException) -> str:
 
 
 def run_or_exit(job: Callable[[], T]) -> T:
-    """Call job(); an EconError becomes `error: <message>` on stderr and exit code 2."""
-    try:
-        return job()
-    except EconError as error:
-        message = error_line(error)
-        log.error(message)
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    """Call job(); an EconError or a failed write becomes `error: <message>` on stderr and exit code 2,
+    Ctrl-C (or SIGTERM) one `interrupted` line and exit code 128 + the signal (see econ.run.interrupt)."""
+    with interrupt.stop_on_signals():
+        try:
+            return job()
+        except BaseException as error:
+            signum = interrupt.received()
+            if signum is not None:  # whatever the unwinding raised, the run stopped because it was asked to
+                _exit(interrupt.message(signum), interrupt.exit_code(signum), at_once=True)
+            failure = write_failure(error) if isinstance(error, OSError) else error
+            if not isinstance(failure, EconError):
+                raise
+            _exit(f"error: {error_line(failure)}", EXIT_USER_ERROR)
+
+
+def _exit(line: str, code: int, at_once: bool = False) -> None:
+    if logging.getLogger().handlers:  # Hydra's job log; unconfigured, logging would repeat the line on stderr
+        log.error(line)
+    print(line, file=sys.stderr, flush=True)
+    if at_once:
+        # the run's own cleanup has run; exit without joining worker threads (a local generation in
+        # flight would hold the exit for its whole length)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def is_multirun() -> bool:
@@ -69,9 +91,15 @@ def run_job(job: Callable[[], T]) -> T | None:
         return run_or_exit(job)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     (run_dir / FAILED_FILE).unlink(missing_ok=True)  # a re-run sweep resumes its jobs: forget an old failure
-    try:
-        return job()
-    except Exception as error:
-        path = record_failure(run_dir, error)
-        log.error("job failed: %s (recorded in %s); the sweep goes on", error_line(error), path, exc_info=error)
-        return None
+
+    def job_or_record() -> T | None:
+        try:
+            return job()
+        except Exception as error:
+            if interrupt.received() is not None:  # what Ctrl-C cancelled is no failure of this job
+                raise
+            path = record_failure(run_dir, error)
+            log.error("job failed: %s (recorded in %s); the sweep goes on", error_line(error), path, exc_info=error)
+            return None
+
+    return run_or_exit(job_or_record)  # Ctrl-C stops the whole sweep with one line; a full disk too

@@ -19,7 +19,10 @@ class JsonlLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = ends_mid_line(self.path)
         self._file = self.path.open("a", encoding="utf-8")
+        if torn:
+            self._file.write("\n")  # a write cut short (kill, full disk) must not swallow our first record
         self._written = self._synced = 0  # records written (flushed) / known to be on disk
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._fsync_thread: ThreadPoolExecutor | None = None
@@ -65,6 +68,16 @@ class JsonlLog:
             self._fsync_thread.shutdown(wait=True)
             self._fsync_thread = None
         self._file.close()
+
+
+def ends_mid_line(path: Path) -> bool:
+    """The file exists and its last byte is not a newline (its last write was cut short)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -19,6 +19,7 @@ from econ.config.redaction import redacted_container
 from econ.errors import ConfigError
 from econ.llm.client import instantiate_config
 from econ.run.job import error_line
+from econ.run.jsonl import ends_mid_line
 from econ.run.sweep import SweepJob, current_job
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,11 @@ class MetricsCSV(Logger):
         super().__init__()
         self.path = Path(path)
         new = not self.path.exists()
+        torn = ends_mid_line(self.path)
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
+        if torn:
+            self._file.write("\r\n")  # a row cut short (kill, full disk) stays alone on its line
         if new:
             self._writer.writerow(["step", "metric", "value"])
 

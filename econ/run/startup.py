@@ -1,4 +1,4 @@
-"""Start-up of a run: env file, config check, cache files checked, resolved config saved, seeds,
+"""Start-up of a run: env file, config check, write places and cache files checked, resolved config saved, seeds,
 data, LLM client and embedder."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from econ.run.envfile import load_env_file
 from econ.run.inputs import check_caches
 from econ.run.jsonl import JsonlLog
 from econ.run.usage import RunUsageTracker
+from econ.run.writable import probe_run_outputs
 
 
 @dataclass
@@ -52,9 +53,10 @@ def prepare(cfg: DictConfig) -> Settings:
 
 
 def start(cfg: DictConfig) -> Components:
-    """Check the cache files, save the (prepared) config redacted, seed,
+    """Probe the places the run writes, check the cache files, save the (prepared) config redacted, seed,
     load data and build the LLM client and embedder."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    probe_run_outputs(cfg, run_dir)  # run dir, its logs, cache dirs, W&B dir: writable, by writing
     check_caches(cfg)  # cache files are sqlite of this version (read-only check)
     save_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

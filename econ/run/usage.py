@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from econ.llm.usage import UsageTracker
+from econ.run.jsonl import ends_mid_line
 
 EVENTS = ("call", "cache_hit", "fault", "failure")
 
@@ -34,7 +35,7 @@ class RunUsageTracker(UsageTracker):
         self._logged = False
         self._write_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = _ends_mid_line(self.path)
+        torn = ends_mid_line(self.path)
         self._file = self.path.open("a", encoding="utf-8")
         if torn:
             self._file.write("\n")  # a killed writer's half line must not swallow our first one
@@ -91,11 +92,3 @@ class RunUsageTracker(UsageTracker):
                 self._file.flush()
                 os.fsync(self._file.fileno())
                 self._file.close()
-
-
-def _ends_mid_line(path: Path) -> bool:
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) != b"\n"

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from econ.errors import ConfigError
+from econ.run.interrupt import Interrupted
 from econ.run.job import run_or_exit
+from econ.run.writable import probe_dir
 from econ.view.page import write
 from econ.view.runs import page_data
 
@@ -62,7 +64,7 @@ def serve(page: Path, port: int) -> None:
         print(f"serving http://127.0.0.1:{server.server_address[1]}/{page.name} (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C is how serving ends: not an interrupted run
             pass
 
 
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> Path:
     def job() -> Path:
         if not 0 <= args.port <= 65535:
             raise ConfigError(f"--port={args.port}: use a port in 0..65535")
-        out = write(page_data(args.path), args.out or args.path / "report.html")
+        data = page_data(args.path)
+        out = args.out or args.path / "report.html"
+        probe_dir(out.parent, "--out", "give --out a file in a writable directory")
+        out = write(data, out)
         print(out.resolve(), flush=True)
         if args.serve:
             serve(out.resolve(), args.port)
