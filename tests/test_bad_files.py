@@ -262,7 +262,8 @@ def outcomes(tmp_path_factory):
                     "dataset.limit=2",
                     "learner.max_episodes=1",
                     "eval_methods=[econ_no_bne]",
-                ][: None if entry == "econ.train" else -2]
+                    "optimized_metric=econ_no_bne/accuracy",  # checked at start-up: a method of eval_methods
+                ][: None if entry == "econ.train" else -3]
             )
             for item in overrides:
                 item = re.sub(r"\{([^{}]+)\}", lambda m: names.get(m.group(1), m.group(0)), item)
