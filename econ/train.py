@@ -36,7 +36,8 @@ def train(cfg: DictConfig) -> dict:
     """Play and learn on the train split, checkpoint, then evaluate on `eval_split` (test or validation)."""
     settings = prepare(cfg)
     methods = [load_method(cfg, name) for name in cfg.eval_methods]  # their settings checked before any model
-    check_metric(cfg.optimized_metric, [method.name for method in methods])
+    if cfg.optimized_metric is not None:
+        check_metric(cfg.optimized_metric, [method.name for method in methods])
     last = Path(HydraConfig.get().runtime.output_dir) / "last.ckpt"
     ckpt_path = cfg.ckpt_path or (str(last) if cfg.resume and last.exists() else None)
     checkpoint = load_checkpoint(ckpt_path, settings) if ckpt_path else None  # refused before any model loads
@@ -94,7 +95,7 @@ def train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     results = run_job(lambda: train(cfg))
-    if results is None:  # a failed job of a multirun (failed.json in its dir)
+    if results is None or cfg.optimized_metric is None:  # a failed job of a multirun (failed.json), or train only
         return None
     method, metric = check_metric(cfg.optimized_metric, list(results["methods"]))
     return results["methods"][method][metric]

@@ -35,6 +35,8 @@ ECON = ("econ_no_bne", "econ", "econ_fixed_action")
 LEARNED = ("econ_no_bne", "econ")  # played by the policy; econ_fixed_action plays agents.fixed_action
 BASELINES = ("single", "self_consistency", "mad")
 MATCHED = ("self_consistency", "mad")  # the methods an equal budget applies to
+# what the ECON protocol did, per method, as results.json reports it (baselines: their vote has no JSON or rounds)
+PROTOCOL_FIELDS = ("commitment_json_rate", "mean_rounds", "converged_rate", "stop_reasons", "best_response_gap")
 SCALING_N = list(range(2, 17))
 RATIO_N = 9
 RATIO_TARGET = 0.3
@@ -56,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="what self_consistency and mad are matched to, per problem, from the econ run",
     )
     parser.add_argument("--methods", default=",".join(ECON + BASELINES), help="comma-separated methods to run")
+    parser.add_argument(
+        "--own-settings",
+        action="store_true",
+        help="also run self_consistency and mad at their own settings (rows '<method> (own settings)')",
+    )
     parser.add_argument("--scaling-problems", type=int, default=3, help="problems per N in the token study")
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
     parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
@@ -130,31 +137,54 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
 
 
 def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, Path]) -> dict[str, Path]:
-    """results.json of each baseline; self_consistency and mad matched to the econ run's budget."""
+    """results.json of each baseline run, by run name; self_consistency and mad matched to the econ run's budget.
+
+    With --own-settings a matched method also runs at its own config (run name `<method>_own`).
+    """
     out = {}
     for method in (m for m in BASELINES if m in args.methods):
         overrides = [f"method={method}", *common_overrides(args)]
         if method in MATCHED and args.budget != "none":
             source = path_override("method.budget_source", econ_results["econ"].resolve())
-            overrides += [f"method.budget={args.budget}", source, "method.budget_method=econ"]
-        out[method] = run_entry("econ.evaluate", overrides, runs / method)
+            out[method] = run_entry(
+                "econ.evaluate",
+                [*overrides, f"method.budget={args.budget}", source, "method.budget_method=econ"],
+                runs / method,
+            )
+            if args.own_settings:
+                out[own_run(method)] = run_entry("econ.evaluate", overrides, runs / own_run(method))
+        else:
+            out[method] = run_entry("econ.evaluate", overrides, runs / method)
     return out
+
+
+def own_run(method: str) -> str:
+    """The run name of a matched method played at its own settings."""
+    return f"{method}_own"
+
+
+def table_runs(paths: dict[str, Path]) -> list[tuple[str, str]]:
+    """(run name, method) of every run, in the table's order: ECON, then each baseline and its own-settings run."""
+    order = [(m, m) for m in ECON] + [(name, m) for m in BASELINES for name in (m, own_run(m))]
+    return [(name, method) for name, method in order if name in paths]
 
 
 # ---------------------------------------------------------------- table
 
 
-def read_row(method: str, results_path: Path, untrained: bool) -> dict:
-    """One table row, every number as the run's results.json reported it."""
+def read_row(method: str, results_path: Path, untrained: bool, run: str | None = None) -> dict:
+    """One table row, every number as the run's results.json reported it; `run` names a method's second run."""
     results = json.loads(results_path.read_text())
     s = results["methods"][method]
     n = s["n"]
     config = results.get("config", {})
     low, high = s["accuracy_ci95"]
     sampling = s.get("sampling") or {}
+    own = run is not None and run != method
     return {
         "method": method,
-        "label": _label(method, results, untrained),
+        "run": run or method,
+        "label": f"{method} (own settings)" if own else _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
         "sampling": sampling_text(sampling),
         **{
@@ -167,6 +197,7 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
         "ci_low": low,
         "ci_high": high,
         "parse_rate": s["parse_rate"],
+        **{key: s.get(key) for key in PROTOCOL_FIELDS},
         "llm_calls_per_problem": s["llm_calls_per_problem"],
         "prompt_tokens_per_problem": s["prompt_tokens"] / n,
         "completion_tokens_per_problem": s["completion_tokens"] / n,
@@ -263,14 +294,16 @@ def paired_note(rows: list[dict]) -> str:
 
 def budget_note(budget: str, rows: list[dict]) -> str:
     """The sentence that says which budget the matched methods got, read from their results.json."""
-    matched = [row for row in rows if row["method"] in MATCHED]
+    matched = [row for row in rows if row["method"] in MATCHED and row["run"] == row["method"]]
     if budget == "none" or not matched:
         return "No budget matching: every method ran with its own settings."
     source = json.loads(Path(matched[0]["results_json"]).read_text())["baseline"]["budget"]
     what = "LLM calls" if budget == "calls" else "completion tokens"
+    own = [row["method"] for row in rows if row["run"] != row["method"]]
+    also = f" Rows marked (own settings): {', '.join(own)} at their own config, unmatched." if own else ""
     return (
         f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
-        f"problem ({source['target_per_problem']:.2f}, read from {source['source']})."
+        f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).{also}"
     )
 
 
@@ -395,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.scaling_only:
         econ_results = run_econ(args, out / "runs")
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
-        rows = [read_row(m, paths[m], args.ckpt is None) for m in ECON + BASELINES if m in paths]
+        rows = [read_row(method, paths[name], args.ckpt is None, name) for name, method in table_runs(paths)]
         check_same_problems(rows)
         add_paired(rows)
         write_csv(rows, out / "compare.csv")

@@ -114,6 +114,8 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
 def check_metric(key: str, methods: list[str]) -> tuple[str, str]:
     """(method, metric) of an `optimized_metric` value such as `econ/accuracy`, refused in one line when unknown."""
     method, _, metric = str(key).partition("/")
+    if not methods:
+        raise ConfigError(f"optimized_metric={key}: eval_methods is empty; set optimized_metric=null to train only")
     if method not in methods or metric not in METRICS:
         raise ConfigError(
             f"optimized_metric={key}: use <method>/<metric> with a method of eval_methods "
