@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from omegaconf.errors import OmegaConfBaseException
 
 from econ.config.redaction import redact_text
 from econ.errors import EconError
@@ -28,12 +29,19 @@ def error_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def config_error_line(error: OmegaConfBaseException) -> str:
+    """An OmegaConf error (a broken interpolation, a value of the wrong type) as `key: what went wrong; fix`."""
+    key = getattr(error, "full_key", None) or "config"
+    return f"{key}: {error_line(error)}; fix this value or the ${{...}} interpolation in it"
+
+
 def run_or_exit(job: Callable[[], T]) -> T:
-    """Call job(); an EconError becomes `error: <message>` on stderr and exit code 2."""
+    """Call job(); an EconError, or an OmegaConf error from reading a config value (one validation could
+    not see), becomes `error: <message>` on stderr and exit code 2."""
     try:
         return job()
-    except EconError as error:
-        message = error_line(error)
+    except (EconError, OmegaConfBaseException) as error:
+        message = error_line(error) if isinstance(error, EconError) else config_error_line(error)
         log.error(message)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
