@@ -28,8 +28,22 @@ CASES = [
     # Values of the wrong type or range (the full set, per key, is in test_config_rules.py)
     ("seed_not_a_number", "train", ["LOOPBACK", "seed=abc"], {}, "seed=abc", ECON_EXIT),
     ("seed_negative", "evaluate", ["LOOPBACK", "method=single", "seed=-1"], {}, "seed=-1", ECON_EXIT),
-    ("interpolation_to_nowhere", "train", ["LOOPBACK", "agents.n_agents=${nosuch}"], {}, "agents.n_agents", ECON_EXIT),
-    ("interpolation_in_the_run_dir", "train", ["LOOPBACK", "task_name=${nosuch}"], {}, "nosuch", ECON_EXIT),
+    (
+        "interpolation_to_nowhere",
+        "train",
+        ["LOOPBACK", "agents.n_agents=${{nosuch}}"],
+        {},
+        "agents.n_agents",
+        ECON_EXIT,
+    ),
+    (
+        "interpolation_in_the_run_dir",  # Hydra resolves the run dir before econ's code runs
+        "train",
+        ["LOOPBACK", "task_name=${{nosuch}}", "hydra.run.dir={root}/interpolation_in_the_run_dir/${{task_name}}"],
+        {},
+        "hydra.run.dir: Interpolation key 'nosuch' not found",
+        ECON_EXIT,
+    ),
     ("tau_out_of_range", "train", ["LOOPBACK", "learner.tau=2"], {}, "learner.tau=2", ECON_EXIT),
     ("trainer_devices_not_a_number", "train", ["LOOPBACK", "trainer.devices=abc"], {}, "trainer.devices", ECON_EXIT),
     ("eval_methods_not_a_list", "train", ["LOOPBACK", "eval_methods=econ"], {}, "eval_methods=econ", ECON_EXIT),
@@ -206,7 +220,8 @@ def outcomes(files):
             args = []
             for item in overrides:
                 args += loopback_overrides(server.base_url) if item == "LOOPBACK" else [item.format(**files)]
-            args += [f"hydra.run.dir={root / name}"]
+            if not any(arg.startswith("hydra.run.dir=") for arg in args):
+                args += [f"hydra.run.dir={root / name}"]
             case_env = {**env, **{k: v.format(**files) for k, v in extra_env.items()}}
             return forkrun.run(f"econ.{entry}", args, out_dir=root, env=case_env, cwd=root, name=name, timeout=120)
 
