@@ -18,7 +18,7 @@ from econ.game.episode import EpisodeRunner, GameSettings
 from econ.learner.checkpoint import load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, build_method
-from econ.run.job import run_job
+from econ.run.job import run_cli, run_job
 from econ.run.loggers import build_loggers, finish_wandb, log_results
 from econ.run.startup import prepare, start
 from econ.run.sweep import quiet_launcher_schema_warning
@@ -71,4 +71,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -22,7 +22,7 @@ from econ.learner.callbacks import EpisodeCheckpoint, GlobalRNGCheckpoint, Train
 from econ.learner.checkpoint import load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, load_method
-from econ.run.job import run_job
+from econ.run.job import run_cli, run_job
 from econ.run.loggers import build_loggers, finish_wandb, log_results
 from econ.run.startup import prepare, start
 from econ.run.sweep import quiet_launcher_schema_warning
@@ -102,4 +102,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
+from omegaconf.errors import OmegaConfBaseException
 
 from econ.config.redaction import redact_text
 from econ.errors import EconError
@@ -28,15 +31,68 @@ def error_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def config_error_line(error: OmegaConfBaseException) -> str:
+    """An OmegaConf error (a broken interpolation, a value of the wrong type) as `key: what went wrong; fix`."""
+    key = getattr(error, "full_key", None) or "config"
+    return f"{key}: {error_line(error)}; fix this value or the ${{...}} interpolation in it"
+
+
 def run_or_exit(job: Callable[[], T]) -> T:
-    """Call job(); an EconError becomes `error: <message>` on stderr and exit code 2."""
+    """Call job(); an EconError, or an OmegaConf error from reading a config value (one validation could
+    not see), becomes `error: <message>` on stderr and exit code 2."""
     try:
         return job()
-    except EconError as error:
-        message = error_line(error)
+    except (EconError, OmegaConfBaseException) as error:
+        message = error_line(error) if isinstance(error, EconError) else config_error_line(error)
         log.error(message)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def hydra_error_line(error: BaseException) -> str:
+    """A Hydra or OmegaConf error as one line: its lines (and its cause's) joined, a list of options on one line,
+    OmegaConf's node details and Hydra's search path dropped."""
+    lines = []
+    for source in (error, error.__cause__):
+        if source is not None and (source is error or str(source) not in str(error)):
+            lines += [line.strip() for line in redact_text(str(source)).splitlines() if line.strip()]
+    pieces: list[str] = []
+    listing = False
+    for line in lines:
+        if line.startswith(("Config search path", "See https://")):
+            break
+        if line.startswith(("full_key:", "object_type=", "reference_type=")):
+            continue
+        if listing and not line.endswith(":"):
+            pieces[-1] += line if pieces[-1].endswith(": ") else f", {line}"
+            continue
+        listing = line.endswith(":")
+        pieces.append(f"{line} " if listing else line.rstrip("."))
+    text = "; ".join(piece.strip() for piece in pieces) or type(error).__name__
+    if "Interpolation" in type(error).__name__:
+        text += "; fix the ${...} interpolation given on the command line"
+    key = getattr(error, "full_key", None)
+    return f"{key}: {text}" if key and not text.startswith(key) else text
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run a `@hydra.main` entry point: what Hydra or OmegaConf refuses before (or around) the job - an override
+    that does not parse, an unknown group option or key, a value of the wrong type for Hydra's own settings, an
+    interpolation in the run dir - is one `error:` line and exit code 2 as well, never Hydra's traceback.
+
+    HYDRA_FULL_ERROR=1 set by the user keeps Hydra's full report.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        main()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as error:
+        print(f"error: {hydra_error_line(error)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
 def is_multirun() -> bool:
