@@ -84,7 +84,7 @@ class Rule:
             return f"one of {', '.join(self.choices)}"
         if self.kind == "names":
             if self.choices:
-                return f"a list of one or more of {', '.join(self.choices)}"
+                return f"a list of {'any' if self.empty_ok else 'one or more'} of {', '.join(self.choices)}"
             return "a list of names, e.g. [a, b]" if self.empty_ok else "a list of one or more names"
         if self.kind == "bounds":
             return "two numbers [min, max] with min < max" + (f", both {span}" if span else "")
@@ -203,7 +203,7 @@ RULES: dict[str, Rule] = {
     # top level (train.yaml, evaluate.yaml)
     "seed": whole(0, high=SEED_MAX),
     "resume": flag(),
-    "eval_methods": Rule("names", choices=_method_names()),  # train only
+    "eval_methods": Rule("names", choices=_method_names(), empty_ok=True),  # train only; [] = train only
     "eval_split": choice(*EVAL_SPLITS),  # train only; evaluate always uses test
     # agents
     **{f"agents.{key}": whole(1) for key in ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")},
@@ -450,7 +450,7 @@ def _answer_type_fits_dataset(cfg: DictConfig) -> None:
 
 
 def _metric_of_a_method(cfg: DictConfig) -> None:
-    if "eval_methods" in cfg:
+    if "eval_methods" in cfg and cfg.get("optimized_metric") is not None:  # null: the run returns no objective
         from econ.eval.report import check_metric
 
         check_metric(cfg.optimized_metric, list(cfg.eval_methods))
