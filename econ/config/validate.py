@@ -120,6 +120,12 @@ RULES: dict[str, Rule] = {
     "llm.retry_initial_wait_s": number(),
     "llm.retry_max_wait_s": number(),
     "eval_split": Rule("choice", choices=EVAL_SPLITS),  # train only; evaluate always uses test
+    "allow_team_change": Rule("bool"),
+    **{
+        f"{role}.{key}": Rule("number", low=0, null="not priced: no cost")
+        for role in ("model", "coordinator")
+        for key in ("price_per_mtok_in", "price_per_mtok_out")
+    },
 }
 # Keys a config may leave out, and the value a run then uses.
 DEFAULTS = {
@@ -127,6 +133,7 @@ DEFAULTS = {
     "agents.group_size": None,
     "eval_split": "test",
     "dataset.validation_fraction": 0,
+    "allow_team_change": False,
 }
 
 
@@ -176,6 +183,16 @@ def _check_related(cfg: DictConfig) -> None:
         f"reward.alpha_init={alpha}",
         "give three positive weights [AL, TS, CC]",
     )
+    from econ.llm.team import team_entries
+
+    for i, entry in enumerate(team_entries(cfg) or []):  # each entry a known model config, at most n_agents
+        for key in ("price_per_mtok_in", "price_per_mtok_out"):
+            price = entry.get(key)
+            _require(
+                price is None or (_is_number(price) and price >= 0),
+                f"team.executors[{i}].{key}={price}",
+                "use null (not priced) or a value >= 0",
+            )
     split = OmegaConf.select(cfg, "eval_split", default="test")
     _require(
         split != "validation" or OmegaConf.select(cfg, "dataset.validation_fraction", default=0) > 0,
