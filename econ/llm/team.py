@@ -180,9 +180,15 @@ def team_tags(description: dict[str, Any]) -> list[str]:
     return ([f"team:{description['name']}"] if description.get("name") else []) + tags
 
 
-def _backend_arguments(model_cfg: dict[str, Any], key: str) -> dict[str, Any]:
+_WARNED: set[str] = set()
+
+
+def _backend_arguments(model_cfg: dict[str, Any], key: str = "model") -> dict[str, Any]:
     """The config minus keys the backend does not take: keys forced in with `++` for another backend of a
-    sweep (`coordinator=openai_compatible,local ++coordinator.model=...`) are dropped, and logged."""
+    sweep (`coordinator=openai_compatible,local ++coordinator.model=...`) are dropped, and logged once.
+
+    (A misspelt key cannot get here otherwise: Hydra refuses `coordinator.modle=...` for a key the config lacks.)
+    """
     from hydra.utils import get_class
 
     try:
@@ -193,7 +199,9 @@ def _backend_arguments(model_cfg: dict[str, Any], key: str) -> dict[str, Any]:
         return model_cfg
     kept = {k: v for k, v in model_cfg.items() if k.startswith("_") or k in parameters or k in PRICE_KEYS}
     for dropped in sorted(set(model_cfg) - set(kept)):
-        log.warning("%s.%s is not a setting of %s: ignored", key, dropped, model_cfg["_target_"])
+        if f"{key}.{dropped}" not in _WARNED:
+            _WARNED.add(f"{key}.{dropped}")
+            log.warning("%s.%s is not a setting of %s: ignored", key, dropped, model_cfg["_target_"])
     return kept
 
 
@@ -264,8 +272,7 @@ def build_team(cfg: DictConfig, usage: UsageTracker | None = None) -> Team:
     def client_for(role: RoleModel) -> LLMClient:
         if role.identity not in built:
             label = labels[role.identity]
-            arguments = _backend_arguments(role.cfg, role.key)
-            client = build_llm_client(arguments, cfg.llm, usage, key=role.key, cache=cache, model_label=label)
+            client = build_llm_client(role.cfg, cfg.llm, usage, key=role.key, cache=cache, model_label=label)
             check_backend_reachable(client.backend, f"{role.key}.base_url")
             usage.set_price(label, role.cfg.get("price_per_mtok_in"), role.cfg.get("price_per_mtok_out"))
             built[role.identity] = client

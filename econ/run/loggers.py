@@ -217,7 +217,7 @@ def results_table(results: dict[str, Any]) -> wandb.Table:
     for method, summary in results["methods"].items():
         low, high = summary["accuracy_ci95"]
         values = {**summary, "accuracy_ci95_low": low, "accuracy_ci95_high": high}
-        rows.append([method, *(values[field] for field in TABLE_FIELDS)])
+        rows.append([method, *(values.get(field) for field in TABLE_FIELDS)])  # cost_usd: runs before teams lack it
     return wandb.Table(columns=columns, data=rows)
 
 
