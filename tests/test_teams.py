@@ -353,3 +353,35 @@ def test_an_unreachable_server_for_either_role_is_one_line_naming_its_key(loopba
 def test_prices_and_allow_team_change_are_checked_at_start_up():
     assert one_line(lambda: validate(config("model.price_per_mtok_in=-1"))).startswith("model.price_per_mtok_in=-1")
     assert one_line(lambda: validate(config("allow_team_change=maybe"))).startswith("allow_team_change=maybe")
+
+
+def test_a_resumed_run_replays_usage_per_model_from_usage_jsonl(tmp_path):
+    from econ.run.usage import RunUsageTracker
+
+    first = RunUsageTracker(tmp_path / "usage.jsonl")
+    first.record_call("coordinator", "p1", 100, 10, 0.1, "together/big")
+    first.record_cache_hit("executor", "p1", 50, 5, "local/small.gguf")
+    first.close()
+    second = RunUsageTracker(tmp_path / "usage.jsonl")
+    second.set_price("together/big", 1.0, 2.0)
+    run = second.run_snapshot()
+    assert run["by_model"]["together/big"]["calls"] == 1 and run["by_model"]["local/small.gguf"]["cache_hits"] == 1
+    assert run["cost_usd"] == (100 * 1.0 + 10 * 2.0) / 1e6 and run["by_model"]["local/small.gguf"]["cost_usd"] is None
+    second.close()
+
+
+def test_compare_tables_show_the_team_and_cost_per_problem(tmp_path):
+    from experiments import compare_methods
+
+    summary = {"n": 2, "accuracy": 0.5, "accuracy_ci95": [0.1, 0.9], "parse_rate": 1.0, "llm_calls_per_problem": 4,
+               "prompt_tokens": 200, "completion_tokens": 40, "tokens_per_problem": 120, "wall_s": 1.0, "cache_hits": 0,
+               "cost_usd": 0.0005, "cost_usd_per_problem": 0.00025}  # fmt: skip
+    team = {"name": None, "coordinator": "together/big", "executors": ["together/small"] * 3}
+    results = {"methods": {"single": summary}, "dataset": "svamp", "model": "m", "team": team, "config": {}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    row = compare_methods.read_row("single", tmp_path / "results.json", untrained=True)
+    compare_methods.add_paired([row])
+    compare_methods.write_markdown([row], "note", tmp_path / "compare.md", scaling=None)
+    table = (tmp_path / "compare.md").read_text()
+    assert "cost $ / problem |" in table and "| $0.000250 |" in table
+    assert "Team: coordinator together/big, executors together/small" in table
