@@ -166,12 +166,13 @@ class EpisodeRunner:
         for executor in self.team.clients:
             served = sum(self.team.executor(i) is executor for i in range(settings.n_agents))
             if served and executor.max_concurrency < served and executor.backend.backend != "local":
+                who = f"agents.n_agents={served}" if served == settings.n_agents else f"{served} executors on"
                 log.warning(
-                    "llm.max_concurrency=%d < %d executors on %s: a round's executors run in %d waves, not at "
-                    "once; set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
+                    "llm.max_concurrency=%d < %s%s: a round's executors run in %d waves, not at once; "
+                    "set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
                     executor.max_concurrency,
-                    served,
-                    executor.model_label,
+                    who,
+                    "" if served == settings.n_agents else f" {executor.model_label}",
                     -(-served // executor.max_concurrency),
                     served,
                 )
