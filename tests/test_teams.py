@@ -385,3 +385,12 @@ def test_compare_tables_show_the_team_and_cost_per_problem(tmp_path):
     table = (tmp_path / "compare.md").read_text()
     assert "cost $ / problem |" in table and "| $0.000250 |" in table
     assert "Team: coordinator together/big, executors together/small" in table
+
+
+def test_keys_forced_in_for_another_backend_of_a_sweep_are_ignored_by_the_local_one(loopback):
+    cfg = config(
+        *executors_on(loopback), "coordinator=local", "++coordinator.model=x", "++coordinator.base_url=http://h/v1"
+    )
+    team = build_team(cfg)  # the GGUF is not loaded before the first call
+    assert type(team.coordinator.backend).__name__ == "LocalLlamaBackend"
+    assert describe_team(cfg)["coordinator"] == "local/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -105,17 +105,19 @@ def team_entries(cfg: DictConfig) -> list[dict[str, Any]] | None:
 
 def role_models(cfg: DictConfig) -> tuple[RoleModel, list[RoleModel]]:
     """(the coordinator's model, one per executor) of a run; see the module docstring."""
-    default = RoleModel("model", _plain(cfg.model))
+    default = RoleModel("model", _backend_arguments(_plain(cfg.model)))
     entries = team_entries(cfg)
     n_agents = cfg.agents.n_agents
     if entries is None:
         executors = [default] * n_agents
     else:
-        executors = [
-            RoleModel(f"team.executors[{i % len(entries)}]", entries[i % len(entries)]) for i in range(n_agents)
-        ]
+        keys = [f"team.executors[{j}]" for j in range(len(entries))]
+        models = [RoleModel(key, _backend_arguments(entry, key)) for key, entry in zip(keys, entries)]
+        executors = [models[i % len(models)] for i in range(n_agents)]
     coordinator = cfg.get("coordinator")
-    return (RoleModel("coordinator", _plain(coordinator)) if coordinator is not None else default), executors
+    if coordinator is None:
+        return default, executors
+    return RoleModel("coordinator", _backend_arguments(_plain(coordinator), "coordinator")), executors
 
 
 def _backend_name(model_cfg: dict[str, Any]) -> str:
