@@ -36,7 +36,9 @@ def evaluate(cfg: DictConfig) -> dict:
     if method.needs_checkpoint:
         if not cfg.ckpt_path:
             raise ConfigError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=outputs/svamp/.../last.ckpt")
-        checkpoint = load_checkpoint(cfg.ckpt_path, settings)  # refused before any model is loaded or called
+        checkpoint = load_checkpoint(
+            cfg.ckpt_path, settings, cfg.get("allow_team_change", False)
+        )  # refused before any model is loaded or called
     parts = start(cfg)
     try:
         learner, extra = None, dict(method.describe())
@@ -50,8 +52,8 @@ def evaluate(cfg: DictConfig) -> dict:
                 updates=learner.updates_done,
             )
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
-        runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
-        players = Players(parts.client, runner, learner)
+        runner = EpisodeRunner(parts.team, parts.embedder, GameSettings.from_config(cfg))
+        players = Players(parts.client, runner, learner, parts.team)
         summaries = evaluate_methods([method], players, parts, parts.splits.test, cfg.llm.problem_concurrency)
         results = write_results(cfg, parts, summaries, extra)
         log_results(loggers, results)

@@ -40,14 +40,16 @@ def train(cfg: DictConfig) -> dict:
         check_metric(cfg.optimized_metric, [method.name for method in methods])
     last = Path(HydraConfig.get().runtime.output_dir) / "last.ckpt"
     ckpt_path = cfg.ckpt_path or (str(last) if cfg.resume and last.exists() else None)
-    checkpoint = load_checkpoint(ckpt_path, settings) if ckpt_path else None  # refused before any model loads
+    checkpoint = (
+        load_checkpoint(ckpt_path, settings, cfg.get("allow_team_change", False)) if ckpt_path else None
+    )  # refused before any model loads
     parts = start(cfg)
     try:
         learner = ECONModule(settings, obs_dim=parts.embedder.dim)
         if checkpoint is not None:
             learner.restore(checkpoint)
             log.info("resumed from %s after %d episodes", ckpt_path, learner.episodes_done)
-        runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
+        runner = EpisodeRunner(parts.team, parts.embedder, GameSettings.from_config(cfg))
         learner.attach(parts.splits.train, runner, parts.loop, parts.traces, settings.learner.max_episodes)
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
         trainer = instantiate(
@@ -66,7 +68,7 @@ def train(cfg: DictConfig) -> dict:
         log.info("trained on %d episodes, %d updates", learner.episodes_done, learner.updates_done)
 
         problems = getattr(parts.splits, cfg.eval_split)  # validated: test or validation
-        players = Players(parts.client, runner, learner)
+        players = Players(parts.client, runner, learner, parts.team)
         summaries = evaluate_methods(methods, players, parts, problems, cfg.llm.problem_concurrency)
         described = {key: value for method in methods for key, value in method.describe().items()}
         results = write_results(

@@ -204,10 +204,22 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
         "tokens_per_problem": s["tokens_per_problem"],
         "wall_s_per_problem": s["wall_s"] / n,
         "cache_hits": s["cache_hits"],
+        # USD of tokens spent at the model configs' prices (cache hits cost nothing); None: no priced model
+        "cost_usd": s.get("cost_usd"),
+        "cost_usd_per_problem": s.get("cost_usd_per_problem"),
         "dataset": results.get("dataset"),
         "model": results.get("model"),
+        "team": team_text(results.get("team")),
         "results_json": str(results_path),
     }
+
+
+def team_text(team: dict | None) -> str:
+    """`coordinator X, executors A+B` for a results.json team; "" when the run recorded none."""
+    if not team:
+        return ""
+    executors = "+".join(dict.fromkeys(team["executors"]))
+    return f"coordinator {team['coordinator']}, executors {executors}"
 
 
 def _label(method: str, results: dict, untrained: bool) -> str:
@@ -307,11 +319,15 @@ def budget_note(budget: str, rows: list[dict]) -> str:
     )
 
 
+def cost_cell(cost: float | None) -> str:
+    return "-" if cost is None else f"${cost:.6f}"
+
+
 def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
     header = (
         "| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
         "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
-        "| wall s / problem | cache hits |"
+        "| wall s / problem | cache hits | cost $ / problem |"
     )
     lines = [
         f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
@@ -319,14 +335,18 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
         note,
         "",
         header,
-        "|" + "---|" * 12,
+        "|" + "---|" * 13,
     ]
+    teams = sorted({r["team"] for r in rows if r.get("team")})
+    if teams:
+        lines[1:1] = ["", "Team: " + "; ".join(teams)]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['budget']} | {r['sampling']} | {r['n']} "
             f"| {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['vs_econ']} "
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
-            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
+            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} "
+            f"| {cost_cell(r.get('cost_usd_per_problem'))} |"
         )
     lines += [
         "",
@@ -339,7 +359,9 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
         "",
         (
             "Tokens count cached replies too; wall time does not include calls served by the cache "
-            "(econ replays econ_no_bne's first round from it: same prompts and seeds)."
+            "(econ replays econ_no_bne's first round from it: same prompts and seeds). Cost: USD of the tokens "
+            "spent at the model configs' price_per_mtok_in/out; tokens served by the cache cost nothing; "
+            "- = no priced model."
         ),
         "",
     ]

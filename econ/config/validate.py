@@ -285,6 +285,7 @@ RULES: dict[str, Rule] = {
     "method.seed": whole(0, high=SEED_MAX),
     **{f"method.{key}": rule for key, rule in ACTION_BOUNDS.items()},  # econ_fixed_action
     "method.budget": choice(*BUDGET_KINDS, null="the method's own rounds or samples"),
+    "method.executor": whole(0),  # single, self_consistency: which executor model plays (teams)
     # trainer (train)
     "trainer.accelerator": choice(*ACCELERATORS),
     "trainer.devices": whole(1),
@@ -292,6 +293,12 @@ RULES: dict[str, Rule] = {
     "trainer.enable_model_summary": flag(),
     "trainer.log_every_n_steps": whole(1),
     "trainer.num_sanity_val_steps": whole(0),
+    "allow_team_change": Rule("bool"),
+    **{
+        f"{role}.{key}": Rule("number", low=0, null="not priced: no cost")
+        for role in ("model",)  # coordinator's: in _team_prices (the group is absent by default)
+        for key in ("price_per_mtok_in", "price_per_mtok_out")
+    },
 }
 
 # Keys not checked here, each with the reason: names, paths and text, checked (in one line) where they are used.
@@ -343,6 +350,7 @@ DEFAULTS = {
     "agents.group_size": None,
     "eval_split": "test",
     "dataset.validation_fraction": 0,
+    "allow_team_change": False,
 }
 _ABSENT = object()
 
@@ -387,6 +395,7 @@ def validate(cfg: DictConfig) -> None:
         _require(rule.accepts(value), f"{key}={_shown(value)}", rule.fix())
     for check in dict.fromkeys(related.check for related in RELATED):
         check(cfg)
+    _team_prices(cfg)  # team entries and the coordinator group: absent by default, tested in test_teams
     reject_secret_values(cfg)
 
 
@@ -454,6 +463,21 @@ def _metric_of_a_method(cfg: DictConfig) -> None:
         from econ.eval.report import check_metric
 
         check_metric(cfg.optimized_metric, list(cfg.eval_methods))
+
+
+def _team_prices(cfg: DictConfig) -> None:
+    from econ.llm.team import team_entries
+
+    entries = [(f"team.executors[{i}]", entry) for i, entry in enumerate(team_entries(cfg) or [])]
+    coordinator = OmegaConf.select(cfg, "coordinator", default=None)
+    for name, entry in [*entries, *([("coordinator", coordinator)] if coordinator is not None else [])]:
+        for key in ("price_per_mtok_in", "price_per_mtok_out"):
+            price = entry.get(key)
+            _require(
+                price is None or (_is_number(price) and price >= 0),
+                f"{name}.{key}={price}",
+                "use null (not priced) or a value >= 0",
+            )
 
 
 def _budget_has_source(cfg: DictConfig) -> None:
