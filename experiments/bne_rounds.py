@@ -206,13 +206,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where to write rounds_<method>.json/.md (run_dir)")
     args = parser.parse_args(argv)
     records, kind = episodes(args.run_dir, args.method)
-    rows = round_rows(records, kind)
+    rows, agents = round_rows(records, kind), per_agent_round0(records)
     out = args.out or args.run_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / f"rounds_{args.method}.json").write_text(
-        json.dumps({"rounds": [asdict(r) for r in rows], "round0_per_agent": per_agent_round0(records)}, indent=2)
+        json.dumps({"rounds": [asdict(r) for r in rows], "round0_per_agent": agents}, indent=2)
     )
-    text = markdown(args.method, rows, per_agent_round0(records))
+    text = markdown(args.method, rows, agents)
     (out / f"rounds_{args.method}.md").write_text(text + "\n")
     print(text)
 

@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag in ("train_episodes", "limit", "n_agents", "rounds"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag.replace('_', '-')}={getattr(args, flag)}: must be a positive integer")
-    if (REPO / "conf" / "dataset" / f"{args.dataset}.yaml").is_file() is False:
+    if not (REPO / "conf" / "dataset" / f"{args.dataset}.yaml").is_file():
         raise ConfigError(f"--dataset={args.dataset}: no conf/dataset/{args.dataset}.yaml")
     return args
 
