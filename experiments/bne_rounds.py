@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/bne_rounds.py` from a checkout, installed or not
 
 from econ.data.answers import answers_match  # noqa: E402
+from econ.errors import ConfigError  # noqa: E402
 from econ.eval.stats import wilson_interval  # noqa: E402
+from econ.run.job import run_or_exit  # noqa: E402
 from econ.run.jsonl import read_jsonl  # noqa: E402
 
 
@@ -47,6 +49,8 @@ class RoundRow:
 
 def episodes(run_dir: Path, method: str) -> tuple[list[dict], str]:
     """The method's per-problem records under the policy results.json names, and the answer kind."""
+    if not (run_dir / "results.json").is_file():
+        raise ConfigError(f"RUN_DIR={run_dir}: no results.json; pass a finished run dir (econ.evaluate or econ.train)")
     results = json.loads((run_dir / "results.json").read_text())
     policy = results["methods"][method].get("policy")
     kind = (results.get("config") or {}).get("dataset", {}).get("answer_type") or results.get("dataset")
@@ -218,4 +222,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_or_exit(main)

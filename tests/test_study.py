@@ -90,6 +90,11 @@ def test_round_table_holds_a_stopped_problems_last_commitment_and_measures_the_a
     assert "| 1 | 1 (50%) | 100% | 100.0%" in text
 
 
+def test_round_table_of_a_dir_without_results_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^RUN_DIR=.*: no results.json; pass a finished run dir"):
+        bne_rounds.episodes(tmp_path, "econ")
+
+
 def row(label: str, diff: float, low: float, high: float, a_only: int, b_only: int, n: int = 100) -> dict:
     return {
         "label": label,
