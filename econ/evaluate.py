@@ -18,7 +18,7 @@ from econ.game.episode import EpisodeRunner, GameSettings
 from econ.learner.checkpoint import check_obs_dim, load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, build_method
-from econ.run.job import run_job
+from econ.run.job import run_cli, run_job
 from econ.run.loggers import build_loggers, finish_wandb, log_results
 from econ.run.startup import prepare, start
 from econ.run.sweep import quiet_launcher_schema_warning
@@ -36,7 +36,9 @@ def evaluate(cfg: DictConfig) -> dict:
     if method.needs_checkpoint:
         if not cfg.ckpt_path:
             raise ConfigError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=outputs/svamp/.../last.ckpt")
-        checkpoint = load_checkpoint(cfg.ckpt_path, settings)  # refused before any model is loaded or called
+        checkpoint = load_checkpoint(
+            cfg.ckpt_path, settings, cfg.get("allow_team_change", False)
+        )  # refused before any model is loaded or called
     parts = start(cfg)
     try:
         learner, extra = None, dict(method.describe())
@@ -51,8 +53,8 @@ def evaluate(cfg: DictConfig) -> dict:
                 updates=learner.updates_done,
             )
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
-        runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
-        players = Players(parts.client, runner, learner)
+        runner = EpisodeRunner(parts.team, parts.embedder, GameSettings.from_config(cfg))
+        players = Players(parts.client, runner, learner, parts.team)
         summaries = evaluate_methods([method], players, parts, parts.splits.test, cfg.llm.problem_concurrency)
         results = write_results(cfg, parts, summaries, extra)
         log_results(loggers, results)
@@ -72,4 +74,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

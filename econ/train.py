@@ -22,7 +22,7 @@ from econ.learner.callbacks import EpisodeCheckpoint, GlobalRNGCheckpoint, Train
 from econ.learner.checkpoint import check_obs_dim, load_checkpoint
 from econ.learner.module import ECONModule
 from econ.methods import Players, load_method
-from econ.run.job import run_job
+from econ.run.job import run_cli, run_job
 from econ.run.loggers import build_loggers, finish_wandb, log_results
 from econ.run.startup import prepare, start
 from econ.run.sweep import quiet_launcher_schema_warning
@@ -36,11 +36,16 @@ def train(cfg: DictConfig) -> dict:
     """Play and learn on the train split, checkpoint, then evaluate on `eval_split` (test or validation)."""
     settings = prepare(cfg)
     methods = [load_method(cfg, name) for name in cfg.eval_methods]  # their settings checked before any model
-    check_metric(cfg.optimized_metric, [method.name for method in methods])
+    if cfg.optimized_metric is not None:
+        check_metric(cfg.optimized_metric, [method.name for method in methods])
     last = Path(HydraConfig.get().runtime.output_dir) / "last.ckpt"
     ckpt_path = cfg.ckpt_path or (str(last) if cfg.resume and last.exists() else None)
     # refused before any model loads; the run dir's own last.ckpt (resume) is named as such
-    checkpoint = load_checkpoint(ckpt_path, settings, resumed=not cfg.ckpt_path) if ckpt_path else None
+    checkpoint = (
+        load_checkpoint(ckpt_path, settings, cfg.get("allow_team_change", False), resumed=not cfg.ckpt_path)
+        if ckpt_path
+        else None
+    )
     parts = start(cfg)
     try:
         if checkpoint is not None:
@@ -49,7 +54,7 @@ def train(cfg: DictConfig) -> dict:
         if checkpoint is not None:
             learner.restore(checkpoint)
             log.info("resumed from %s after %d episodes", ckpt_path, learner.episodes_done)
-        runner = EpisodeRunner(parts.client, parts.embedder, GameSettings.from_config(cfg))
+        runner = EpisodeRunner(parts.team, parts.embedder, GameSettings.from_config(cfg))
         learner.attach(parts.splits.train, runner, parts.loop, parts.traces, settings.learner.max_episodes)
         loggers = build_loggers(cfg, parts.run_dir, parts.run_dir.name)
         trainer = instantiate(
@@ -68,7 +73,7 @@ def train(cfg: DictConfig) -> dict:
         log.info("trained on %d episodes, %d updates", learner.episodes_done, learner.updates_done)
 
         problems = getattr(parts.splits, cfg.eval_split)  # validated: test or validation
-        players = Players(parts.client, runner, learner)
+        players = Players(parts.client, runner, learner, parts.team)
         summaries = evaluate_methods(methods, players, parts, problems, cfg.llm.problem_concurrency)
         described = {key: value for method in methods for key, value in method.describe().items()}
         results = write_results(
@@ -97,11 +102,11 @@ def train(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     results = run_job(lambda: train(cfg))
-    if results is None:  # a failed job of a multirun (failed.json in its dir)
+    if results is None or cfg.optimized_metric is None:  # a failed job of a multirun (failed.json), or train only
         return None
     method, metric = check_metric(cfg.optimized_metric, list(results["methods"]))
     return results["methods"][method][metric]
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -35,6 +35,8 @@ ECON = ("econ_no_bne", "econ", "econ_fixed_action")
 LEARNED = ("econ_no_bne", "econ")  # played by the policy; econ_fixed_action plays agents.fixed_action
 BASELINES = ("single", "self_consistency", "mad")
 MATCHED = ("self_consistency", "mad")  # the methods an equal budget applies to
+# what the ECON protocol did, per method, as results.json reports it (baselines: their vote has no JSON or rounds)
+PROTOCOL_FIELDS = ("commitment_json_rate", "mean_rounds", "converged_rate", "stop_reasons", "best_response_gap")
 SCALING_N = list(range(2, 17))
 RATIO_N = 9
 RATIO_TARGET = 0.3
@@ -56,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="what self_consistency and mad are matched to, per problem, from the econ run",
     )
     parser.add_argument("--methods", default=",".join(ECON + BASELINES), help="comma-separated methods to run")
+    parser.add_argument(
+        "--own-settings",
+        action="store_true",
+        help="also run self_consistency and mad at their own settings (rows '<method> (own settings)')",
+    )
     parser.add_argument("--scaling-problems", type=int, default=3, help="problems per N in the token study")
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
     parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
@@ -146,31 +153,54 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
 
 
 def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, Path]) -> dict[str, Path]:
-    """results.json of each baseline; self_consistency and mad matched to the econ run's budget."""
+    """results.json of each baseline run, by run name; self_consistency and mad matched to the econ run's budget.
+
+    With --own-settings a matched method also runs at its own config (run name `<method>_own`).
+    """
     out = {}
     for method in (m for m in BASELINES if m in args.methods):
         overrides = [f"method={method}", *common_overrides(args)]
         if method in MATCHED and args.budget != "none":
             source = path_override("method.budget_source", econ_results["econ"].resolve())
-            overrides += [f"method.budget={args.budget}", source, "method.budget_method=econ"]
-        out[method] = run_entry("econ.evaluate", overrides, runs / method)
+            out[method] = run_entry(
+                "econ.evaluate",
+                [*overrides, f"method.budget={args.budget}", source, "method.budget_method=econ"],
+                runs / method,
+            )
+            if args.own_settings:
+                out[own_run(method)] = run_entry("econ.evaluate", overrides, runs / own_run(method))
+        else:
+            out[method] = run_entry("econ.evaluate", overrides, runs / method)
     return out
+
+
+def own_run(method: str) -> str:
+    """The run name of a matched method played at its own settings."""
+    return f"{method}_own"
+
+
+def table_runs(paths: dict[str, Path]) -> list[tuple[str, str]]:
+    """(run name, method) of every run, in the table's order: ECON, then each baseline and its own-settings run."""
+    order = [(m, m) for m in ECON] + [(name, m) for m in BASELINES for name in (m, own_run(m))]
+    return [(name, method) for name, method in order if name in paths]
 
 
 # ---------------------------------------------------------------- table
 
 
-def read_row(method: str, results_path: Path, untrained: bool) -> dict:
-    """One table row, every number as the run's results.json reported it."""
+def read_row(method: str, results_path: Path, untrained: bool, run: str | None = None) -> dict:
+    """One table row, every number as the run's results.json reported it; `run` names a method's second run."""
     results = json.loads(results_path.read_text())
     s = results["methods"][method]
     n = s["n"]
     config = results.get("config", {})
     low, high = s["accuracy_ci95"]
     sampling = s.get("sampling") or {}
+    own = run is not None and run != method
     return {
         "method": method,
-        "label": _label(method, results, untrained),
+        "run": run or method,
+        "label": f"{method} (own settings)" if own else _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
         "sampling": sampling_text(sampling),
         **{
@@ -183,16 +213,29 @@ def read_row(method: str, results_path: Path, untrained: bool) -> dict:
         "ci_low": low,
         "ci_high": high,
         "parse_rate": s["parse_rate"],
+        **{key: s.get(key) for key in PROTOCOL_FIELDS},
         "llm_calls_per_problem": s["llm_calls_per_problem"],
         "prompt_tokens_per_problem": s["prompt_tokens"] / n,
         "completion_tokens_per_problem": s["completion_tokens"] / n,
         "tokens_per_problem": s["tokens_per_problem"],
         "wall_s_per_problem": s["wall_s"] / n,
         "cache_hits": s["cache_hits"],
+        # USD of tokens spent at the model configs' prices (cache hits cost nothing); None: no priced model
+        "cost_usd": s.get("cost_usd"),
+        "cost_usd_per_problem": s.get("cost_usd_per_problem"),
         "dataset": results.get("dataset"),
         "model": results.get("model"),
+        "team": team_text(results.get("team")),
         "results_json": str(results_path),
     }
+
+
+def team_text(team: dict | None) -> str:
+    """`coordinator X, executors A+B` for a results.json team; "" when the run recorded none."""
+    if not team:
+        return ""
+    executors = "+".join(dict.fromkeys(team["executors"]))
+    return f"coordinator {team['coordinator']}, executors {executors}"
 
 
 def _label(method: str, results: dict, untrained: bool) -> str:
@@ -279,22 +322,28 @@ def paired_note(rows: list[dict]) -> str:
 
 def budget_note(budget: str, rows: list[dict]) -> str:
     """The sentence that says which budget the matched methods got, read from their results.json."""
-    matched = [row for row in rows if row["method"] in MATCHED]
+    matched = [row for row in rows if row["method"] in MATCHED and row["run"] == row["method"]]
     if budget == "none" or not matched:
         return "No budget matching: every method ran with its own settings."
     source = json.loads(Path(matched[0]["results_json"]).read_text())["baseline"]["budget"]
     what = "LLM calls" if budget == "calls" else "completion tokens"
+    own = [row["method"] for row in rows if row["run"] != row["method"]]
+    also = f" Rows marked (own settings): {', '.join(own)} at their own config, unmatched." if own else ""
     return (
         f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
-        f"problem ({source['target_per_problem']:.2f}, read from {source['source']})."
+        f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).{also}"
     )
+
+
+def cost_cell(cost: float | None) -> str:
+    return "-" if cost is None else f"${cost:.6f}"
 
 
 def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
     header = (
         "| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
         "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
-        "| wall s / problem | cache hits |"
+        "| wall s / problem | cache hits | cost $ / problem |"
     )
     lines = [
         f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
@@ -302,14 +351,18 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
         note,
         "",
         header,
-        "|" + "---|" * 12,
+        "|" + "---|" * 13,
     ]
+    teams = sorted({r["team"] for r in rows if r.get("team")})
+    if teams:
+        lines[1:1] = ["", "Team: " + "; ".join(teams)]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['budget']} | {r['sampling']} | {r['n']} "
             f"| {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['vs_econ']} "
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
-            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
+            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} "
+            f"| {cost_cell(r.get('cost_usd_per_problem'))} |"
         )
     lines += [
         "",
@@ -322,7 +375,9 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
         "",
         (
             "Tokens count cached replies too; wall time does not include calls served by the cache "
-            "(econ replays econ_no_bne's first round from it: same prompts and seeds)."
+            "(econ replays econ_no_bne's first round from it: same prompts and seeds). Cost: USD of the tokens "
+            "spent at the model configs' price_per_mtok_in/out; tokens served by the cache cost nothing; "
+            "- = no priced model."
         ),
         "",
     ]
@@ -412,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.scaling_only:
         econ_results = run_econ(args, out / "runs")
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
-        rows = [read_row(m, paths[m], args.ckpt is None) for m in ECON + BASELINES if m in paths]
+        rows = [read_row(method, paths[name], args.ckpt is None, name) for name, method in table_runs(paths)]
         check_same_problems(rows)
         add_paired(rows)
         write_csv(rows, out / "compare.csv")

@@ -180,6 +180,30 @@ def test_econ_rows_say_how_long_their_policy_trained(tmp_path):
     assert compare_methods.read_row("econ", econ, untrained=True)["label"] == "econ (untrained policy)"
 
 
+def test_a_matched_method_at_its_own_settings_is_a_row_of_its_own(tmp_path):
+    econ = fake_run(tmp_path / "econ", {"econ": summary(0.5, 9.0)}, correct={"econ": [True, True, False, False]})
+    mad = fake_run(tmp_path / "mad", {"mad": summary(0.5, 9.0)}, baseline=matched("mad", agents=3, rounds=3))
+    own = fake_run(
+        tmp_path / "mad_own",
+        {"mad": summary(0.25, 6.0)},
+        baseline={"agents": 3, "rounds": 2},
+        correct={"mad": [True, False, False, False]},
+    )
+    paths = {"econ": econ, "mad": mad, compare_methods.own_run("mad"): own}
+    assert compare_methods.table_runs(paths) == [("econ", "econ"), ("mad", "mad"), ("mad_own", "mad")]
+    rows = [
+        compare_methods.read_row(m, paths[name], untrained=False, run=name)
+        for name, m in compare_methods.table_runs(paths)
+    ]
+    compare_methods.check_same_problems(rows)
+    compare_methods.add_paired(rows)
+    mine = rows[2]
+    assert (mine["label"], mine["budget"], mine["run"]) == ("mad (own settings)", "3 agents x 2 rounds", "mad_own")
+    assert mine["vs_econ_diff"] == pytest.approx(-0.25)  # its own per-problem log, not the matched run's
+    note = compare_methods.budget_note("calls", rows)
+    assert note.startswith("Equal budget: mad matched") and "(own settings): mad" in note
+
+
 def test_runs_on_different_problems_are_refused(tmp_path):
     single = fake_run(tmp_path / "single", {"single": summary(0.5, 1.0)}, baseline={"samples": 1})
     mad = fake_run(tmp_path / "mad", {"mad": summary(0.5, 9.0)}, ids=IDS[:3] + ["svamp:z"], baseline={})

@@ -424,3 +424,46 @@ def test_the_optimized_metric_names_a_method_and_one_of_its_numbers():
         "econ_no_bne",
         "tokens_per_problem",
     )
+
+
+def test_a_sweep_over_the_coordinator_runs_each_team_and_tags_its_wandb_run(server, tmp_path):
+    """`coordinator=openai_compatible,local`: one job per team; keys for the server option come with `++`
+    (the local backend, which takes none of them, ignores them)."""
+    import torch
+
+    home = tmp_path / "home"
+    home.mkdir()
+    sweep_dir = tmp_path / "sweep"
+    with LoopbackServer() as coordinator_server:
+        args = [
+            "logger=wandb",
+            "agents.n_agents=2",
+            "agents.belief_dim=16",
+            "bne.max_iterations_infer=1",
+            "agents.max_tokens_strategy=8",
+            "agents.max_tokens_commitment=48",
+            "coordinator=openai_compatible,local",
+            "++coordinator.model=loopback-b",
+            f"++coordinator.base_url={coordinator_server.base_url}",
+        ]
+        done = _multirun(server, sweep_dir, args, env={"HOME": str(home)})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert {body["model"] for body in coordinator_server.chat_requests()} == {"loopback-b"}
+    coordinators = {
+        "openai_compatible": "openai_compatible/loopback-b",
+        "local": "local/SmolLM2-135M-Instruct.Q4_1.gguf",
+    }
+    jobs = _job_dirs(sweep_dir)
+    assert len(jobs) == 2
+    for job, (choice, label) in zip(jobs, coordinators.items()):
+        results = json.loads((job / "results.json").read_text())
+        assert results["team"]["coordinator"] == label
+        assert results["team"]["executors"] == ["openai_compatible/loopback"] * 2
+        assert set(results["usage"]["by_model"]) == {label, "openai_compatible/loopback"}
+        assert set(results["usage"]["by_model"][label]["by_role"]) == {"coordinator"}
+        checkpoint = torch.load(job / "last.ckpt", map_location="cpu", weights_only=False)
+        assert checkpoint["hyper_parameters"]["econ"]["team"]["coordinator"] == label
+        records = finished_run_records(offline_run_dirs(job / "wandb")[0])
+        run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+        assert f"coordinator={choice}" in run.tags and f"coordinator:{label}"[:64] in run.tags
+        assert "executors:openai_compatible/loopback" in run.tags

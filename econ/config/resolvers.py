@@ -24,3 +24,7 @@ def register_resolvers() -> None:
     """Make econ's resolvers available to Hydra before it composes a config."""
     if not OmegaConf.has_resolver("econ_run_name"):
         OmegaConf.register_new_resolver("econ_run_name", run_name)
+    if not OmegaConf.has_resolver("econ_together_price"):
+        from econ.llm.prices import together_price
+
+        OmegaConf.register_new_resolver("econ_together_price", together_price)

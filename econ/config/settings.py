@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from econ.llm.team import describe_team
+
 HPARAM_GROUPS = ("agents", "bne", "learner", "reward")
 
 
@@ -88,13 +90,14 @@ class Settings:
     reward: RewardSettings
     k_train: int  # BNE rounds a training episode plays (bne.max_iterations_train)
     seed: int
-    hparams: dict[str, Any]  # {"agents", "bne", "learner", "reward": plain dicts, "seed"}: saved in checkpoints
+    hparams: dict[str, Any]  # {"agents", "bne", "learner", "reward": plain dicts, "seed", "team"}: saved in checkpoints
 
 
 def load_settings(cfg: DictConfig) -> Settings:
     """The typed settings of a validated config; the config groups are read here and nowhere else."""
     hparams: dict[str, Any] = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in HPARAM_GROUPS}
     hparams["seed"] = cfg.seed
+    hparams["team"] = describe_team(cfg)  # models per role and per executor: a checkpoint records who played
     return settings_from_hparams(hparams)
 
 

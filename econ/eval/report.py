@@ -87,6 +87,7 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
     prompt = sum(r.prompt_tokens for r in results)
     completion = sum(r.completion_tokens for r in results)
     calls = sum(r.llm_calls for r in results)
+    costs = [r.cost_usd for r in results if r.cost_usd is not None]
     per = max(n, 1)
     return {
         "n": n,
@@ -108,12 +109,17 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "llm_calls_per_problem": calls / per,
         "cache_hits": sum(r.cache_hits for r in results),
         "wall_s": sum(r.wall_s for r in results),
+        # USD of the tokens spent, at each model's price; cache hits cost nothing; None when no model is priced
+        "cost_usd": sum(costs) if costs else None,
+        "cost_usd_per_problem": sum(costs) / per if costs else None,
     }
 
 
 def check_metric(key: str, methods: list[str]) -> tuple[str, str]:
     """(method, metric) of an `optimized_metric` value such as `econ/accuracy`, refused in one line when unknown."""
     method, _, metric = str(key).partition("/")
+    if not methods:
+        raise ConfigError(f"optimized_metric={key}: eval_methods is empty; set optimized_metric=null to train only")
     if method not in methods or metric not in METRICS:
         raise ConfigError(
             f"optimized_metric={key}: use <method>/<metric> with a method of eval_methods "
@@ -159,6 +165,7 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
     (95% bootstrap interval, exact McNemar p).
     """
     paired = any(s.get("vs_econ") for s in summaries.values())
+    priced = any(s.get("cost_usd") is not None for s in summaries.values())
     table = Table(title=title)
     columns = [
         "method",
@@ -174,6 +181,7 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
         "tokens/problem",
         "calls",
         "cache hits",
+        *(["cost $"] if priced else []),
         "wall s",
     ]
     for column in columns:
@@ -198,9 +206,58 @@ def print_table(summaries: dict[str, dict[str, Any]], title: str, console: Conso
             f"{s['tokens_per_problem']:.0f}",
             str(s["llm_calls"]),
             str(s["cache_hits"]),
+            *([cost_text(s.get("cost_usd"))] if priced else []),
             f"{s['wall_s']:.1f}",
         )
     if console is None:
         console = Console()
         console.width = max(console.width, 230)  # a pipe or CI log is not a reason to wrap the table
+    console.print(table)
+
+
+def cost_text(cost: float | None) -> str:
+    """A table cell for a cost in USD: `$0.001234`; `-` when no model was priced."""
+    return "-" if cost is None else f"${cost:.6f}"
+
+
+def print_usage_by_model(usage: Mapping[str, Any], console: Console | None = None) -> None:
+    """One row per model and role: calls, cache hits, tokens spent, tokens served by the cache, price, cost.
+
+    Printed when the team has more than one model or any model is priced (a default run's table stays as it was).
+    """
+    by_model = usage.get("by_model") or {}
+    if len(by_model) < 2 and all(entry.get("cost_usd") is None for entry in by_model.values()):
+        return
+    table = Table(title="usage by model (cached tokens were served by the cache: they cost nothing)")
+    for column in (
+        "model",
+        "role",
+        "calls",
+        "cache hits",
+        "prompt tokens",
+        "completion tokens",
+        "cached tokens",
+        "$/Mtok in, out",
+        "cost $",
+    ):
+        table.add_column(column, justify="left" if column in ("model", "role") else "right")
+    for model, entry in by_model.items():
+        price_in, price_out = entry.get("price_per_mtok_in"), entry.get("price_per_mtok_out")
+        price = "-" if price_in is None and price_out is None else f"{price_in or 0:g}, {price_out or 0:g}"
+        for role, totals in [("all", entry), *entry.get("by_role", {}).items()]:
+            table.add_row(
+                model if role == "all" else "",
+                role,
+                str(totals["calls"]),
+                str(totals["cache_hits"]),
+                str(totals["prompt_tokens"]),
+                str(totals["completion_tokens"]),
+                str(totals["cached_prompt_tokens"] + totals["cached_completion_tokens"]),
+                price if role == "all" else "",
+                cost_text(entry.get("cost_usd")) if role == "all" else "",
+            )
+    table.add_row("run", "", "", "", "", "", "", "", cost_text(usage.get("cost_usd")))
+    if console is None:
+        console = Console()
+        console.width = max(console.width, 160)
     console.print(table)

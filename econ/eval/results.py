@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from econ.config.redaction import redacted_container
 from econ.data.datasets import Problem
 from econ.eval.loop import evaluate
-from econ.eval.report import paired_with_reference, print_table, summarize
+from econ.eval.report import paired_with_reference, print_table, print_usage_by_model, summarize
 from econ.methods import Method, Players
 from econ.run.startup import Components
 
@@ -65,7 +65,8 @@ def write_results(
         "dataset": cfg.dataset.name,
         "model": OmegaConf.select(cfg, "model.model") or OmegaConf.select(cfg, "model.name"),
         "n_agents": cfg.agents.n_agents,
-        "usage": parts.usage.run_snapshot(),  # every process that worked on this run dir
+        "team": parts.team.describe(),  # the coordinator's and each executor's model
+        "usage": parts.usage.run_snapshot(),  # every process that worked on this run dir; by_model, cost_usd
         "config": redacted_container(cfg),
         **extra,
     }
@@ -73,5 +74,6 @@ def write_results(
     partial.write_text(json.dumps(results, indent=2, default=str))
     partial.replace(parts.run_dir / "results.json")
     print_table(summaries, title=f"{cfg.dataset.name}: {len(getattr(parts.splits, split))} {split} problems")
+    print_usage_by_model(results["usage"])
     log.info("results written to %s", parts.run_dir / "results.json")
     return results

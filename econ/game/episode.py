@@ -46,6 +46,7 @@ from econ.game.rewards import reward_terms
 from econ.game.tree import commit_tree
 from econ.llm.base import Completion, Sampling
 from econ.llm.client import LLMClient
+from econ.llm.team import Team
 from econ.nn.groups import partition
 from econ.nn.observation import Observation, answer_sentence
 from econ.nn.transition import Transition
@@ -148,24 +149,33 @@ def at_fixed_point(changed: bool, residual: float, threshold: float) -> bool:
 
 
 class EpisodeRunner:
-    """Plays problems under an action policy; holds no learning state itself."""
+    """Plays problems under an action policy; holds no learning state itself.
 
-    def __init__(self, client: LLMClient, embedder: Embedder, settings: GameSettings):
-        self.client = client
+    `client` is one LLMClient for every role, or a `Team`: executor i asks `team.executor(i)`, the
+    strategy and every commitment (each level of the tree) ask `team.coordinator`.
+    """
+
+    def __init__(self, client: LLMClient | Team, embedder: Embedder, settings: GameSettings):
+        self.team = client if isinstance(client, Team) else Team.of(client, settings.n_agents)
+        self.client = self.team.coordinator  # its usage tracker is the whole team's
         self.embedder = embedder
         self.settings = settings
         self.groups = partition(settings.n_agents, settings.group_size)  # one group: the flat game
         self.group_of = [k for k, members in enumerate(self.groups) for _ in members]
         self.hierarchical = len(self.groups) > 1
-        if client.max_concurrency < settings.n_agents and client.backend.backend != "local":
-            log.warning(
-                "llm.max_concurrency=%d < agents.n_agents=%d: a round's executors run in %d waves, not at once; "
-                "set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
-                client.max_concurrency,
-                settings.n_agents,
-                -(-settings.n_agents // client.max_concurrency),
-                settings.n_agents,
-            )
+        for executor in self.team.clients:
+            served = sum(self.team.executor(i) is executor for i in range(settings.n_agents))
+            if served and executor.max_concurrency < served and executor.backend.backend != "local":
+                who = f"agents.n_agents={served}" if served == settings.n_agents else f"{served} executors on"
+                log.warning(
+                    "llm.max_concurrency=%d < %s%s: a round's executors run in %d waves, not at once; "
+                    "set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
+                    executor.max_concurrency,
+                    who,
+                    "" if served == settings.n_agents else f" {executor.model_label}",
+                    -(-served // executor.max_concurrency),
+                    served,
+                )
 
     async def play(
         self, problem: Problem, method: str, k_rounds: int, policy: ActionPolicy
@@ -271,6 +281,7 @@ class EpisodeRunner:
             cache_hits=usage["cache_hits"],
             wall_s=wall_s,
             calls=state.calls,
+            cost_usd=self.client.usage.problem_cost(state.accounting_id),
         )
 
     async def play_round(self, state: EpisodeState, policy: ActionPolicy, step_k: tuple[int, int]) -> RoundOutcome:
@@ -302,6 +313,7 @@ class EpisodeRunner:
                     round_index=round_index,
                     agent=i,
                     group=self._group(i),
+                    client=self.team.executor(i),
                 )
                 for i in range(s.n_agents)
             )
@@ -471,8 +483,10 @@ class EpisodeRunner:
         group: int | None = None,
         level: int | None = None,
         json_schema: dict | None = None,
+        client: LLMClient | None = None,  # executor i's; None: the coordinator's
     ) -> Completion:
-        reply = await self.client.complete(
+        client = client or self.team.coordinator
+        reply = await client.complete(
             messages, sampling, role=usage_role, problem_id=accounting_id, sample_index=0, json_schema=json_schema
         )
         calls.append(
@@ -487,6 +501,7 @@ class EpisodeRunner:
                 reply.cached,
                 group,
                 level,
+                client.model_label,
             )
         )
         return reply

@@ -22,6 +22,7 @@ class Call:
     cached: bool
     group: int | None = None  # hierarchical: the executor group, or the merging node at its tree level
     level: int | None = None  # hierarchical commitments: 1 = local, then one more per merge level
+    model: str | None = None  # the label of the model that answered (LLMClient.model_label)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class EpisodeResult:
     wall_s: float
     calls: list[Call] = field(default_factory=list)
     stop_reason: str | None = None  # the last decision step's: "fixed_point" | "max_rounds"; None for baselines
+    cost_usd: float | None = None  # USD of the tokens this problem spent (cache hits cost nothing); None: no price
 
     @property
     def rounds_used(self) -> int:

@@ -17,8 +17,11 @@ from econ.run.inputs import error_reason, readable_file
 CHECKPOINT_FORMAT = 2
 
 
-def load_checkpoint(path: str | Path, settings: Settings, resumed: bool = False) -> dict[str, Any]:
-    """A checkpoint, refused with a one-line error when it is not one, of another format or of other network sizes.
+def load_checkpoint(
+    path: str | Path, settings: Settings, allow_team_change: bool = False, resumed: bool = False
+) -> dict[str, Any]:
+    """A checkpoint, refused with a one-line error when it is not one, of another format or of other network
+    sizes, or trained by another team (unless `allow_team_change`).
 
     The one compatibility check: entry points call this before any model loads, then `ECONModule.restore`
     (the embedding size alone, known once the embedder is built, is `check_obs_dim`'s).
@@ -31,6 +34,8 @@ def load_checkpoint(path: str | Path, settings: Settings, resumed: bool = False)
     else:
         checkpoint = load_checkpoint_file(path)
     check_compatible(checkpoint, settings.hparams["agents"])
+    if not allow_team_change:
+        check_team(checkpoint, settings.hparams.get("team"))
     return checkpoint
 
 
@@ -50,6 +55,26 @@ def load_checkpoint_file(path: str | Path, key: str = "ckpt_path", fix: str = CK
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise ConfigError(f"{key}={path}: a torch file, but not an econ checkpoint (no state_dict); {fix}")
     return checkpoint
+
+
+def team_text(team: dict[str, Any]) -> str:
+    executors = list(dict.fromkeys(team["executors"]))
+    return f"coordinator {team['coordinator']}, executors {'+'.join(executors)}"
+
+
+def check_team(checkpoint: dict[str, Any], team: dict[str, Any] | None) -> None:
+    """The policy learnt per executor on its model: another team plays it only when the user says so.
+
+    Checkpoints made before teams were recorded carry none and are not checked.
+    """
+    saved = checkpoint.get("hyper_parameters", {}).get("econ", {}).get("team")
+    if saved is None or team is None:
+        return
+    if (saved["coordinator"], list(saved["executors"])) != (team["coordinator"], list(team["executors"])):
+        raise ConfigError(
+            f"allow_team_change=false: the checkpoint was trained by {team_text(saved)}, this run is "
+            f"{team_text(team)}; set allow_team_change=true to play it with this team"
+        )
 
 
 ARCHITECTURE_KEYS = ("n_agents", "belief_dim", "entity_dim", "n_heads", "n_blocks")

@@ -22,17 +22,26 @@ if TYPE_CHECKING:
     from econ.game.records import EpisodeResult
     from econ.learner.module import ECONModule
     from econ.llm.client import LLMClient
+    from econ.llm.team import Team
 
 METHOD_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "method"
 
 
 @dataclass(frozen=True)
 class Players:
-    """What a method plays with: the run's LLM client, ECON's game and, for learned methods, the learner."""
+    """What a method plays with: the run's LLM client(s), ECON's game and, for learned methods, the learner.
+
+    `client` is the coordinator's (everyone's without a team); `executor(i)` is executor i's model, the one
+    a baseline's agent i answers with, so baselines and ECON compare at equal models.
+    """
 
     client: LLMClient
     runner: EpisodeRunner | None = None  # ECON methods only
     learner: ECONModule | None = None  # methods that need a checkpoint only
+    team: Team | None = None  # None: every role on `client`
+
+    def executor(self, i: int) -> LLMClient:
+        return self.team.executor(i) if self.team is not None else self.client
 
 
 class Method(Protocol):

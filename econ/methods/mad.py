@@ -18,7 +18,8 @@ class Debate(Baseline):
     """N agents answer alone in round 0; in each later round every agent reads its own previous answer and
     all N−1 others' in full, then answers again. The last round's majority is the final answer.
 
-    Calls per problem = N·R (R counts round 0). Prompt tokens per round grow O(N²·L).
+    Calls per problem = N·R (R counts round 0). Prompt tokens per round grow O(N²·L). Agent i answers with
+    executor i's model (`Players.executor`), so a mixed team debates heterogeneously.
     Budget `calls`: R = the whole number nearest target/N (≥ 1), so N·R is the feasible value nearest the
     target. Budget `completion_tokens`: rounds run until the problem's completion tokens reach the target;
     a round is never cut short.
@@ -67,7 +68,7 @@ class Debate(Baseline):
         }
 
     async def play(self, players: Players, problem: Problem) -> EpisodeResult:
-        transcript = Transcript(players.client, self.name, problem, self.action)
+        transcript = Transcript([players.executor(i) for i in range(self.agents)], self.name, problem, self.action)
         texts: list[str] = []
         rounds: list[RoundRecord] = []
         while not self._done(transcript, len(rounds)):

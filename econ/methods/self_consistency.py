@@ -23,6 +23,7 @@ class SelfConsistency(Baseline):
     Budget `calls`: n = the matched run's calls per problem, rounded to the nearest whole number.
     Budget `completion_tokens`: samples are drawn one at a time until the problem's completion tokens
     reach the target, so the last sample overshoots it by less than one sample.
+    Every sample comes from executor `executor`'s model (0: the executors' model; in a mixed team, its first).
     """
 
     def __init__(
@@ -37,8 +38,10 @@ class SelfConsistency(Baseline):
         budget: str | None = None,
         budget_source: str | None = None,
         budget_method: str = "econ",
+        executor: int = 0,
     ):
         self.name = name
+        self.executor = whole(executor, "method.executor", 0)
         self.action = FixedAction(temperature, penalty, top_p, max_tokens, seed)
         self.budget = load_budget(budget, budget_source, budget_method)
         if self.budget is None:
@@ -58,10 +61,11 @@ class SelfConsistency(Baseline):
             "temperature": self.action.temperature,
             "penalty": self.action.penalty,
             "budget": budget,
+            **({"executor": self.executor} if self.executor else {}),  # absent at 0: tags of earlier runs hold
         }
 
     async def play(self, players: Players, problem: Problem) -> EpisodeResult:
-        transcript = Transcript(players.client, self.name, problem, self.action)
+        transcript = Transcript(players.executor(self.executor), self.name, problem, self.action)
         messages = prompts.solver_messages(problem.question)
         if self.samples is not None:
             replies = await asyncio.gather(*(transcript.ask(messages, 0, i) for i in range(self.samples)))

@@ -61,10 +61,14 @@ def whole(value: object, key: str, minimum: int) -> int:
 
 
 class Transcript:
-    """One problem under one baseline: sends its calls, records each as a `Call`, builds the `EpisodeResult`."""
+    """One problem under one baseline: sends its calls, records each as a `Call`, builds the `EpisodeResult`.
 
-    def __init__(self, client: LLMClient, method: str, problem: Problem, action: FixedAction):
-        self.client, self.method, self.problem, self.action = client, method, problem, action
+    `client`: one client for every agent, or a list: agent i asks clients[i mod len] (a mixed team's debate).
+    """
+
+    def __init__(self, client: LLMClient | list[LLMClient], method: str, problem: Problem, action: FixedAction):
+        self.clients = list(client) if isinstance(client, (list, tuple)) else [client]
+        self.client, self.method, self.problem, self.action = self.clients[0], method, problem, action
         self.accounting_id = f"{method}:{problem.id}"
         self.calls: list[Call] = []
         self.start = time.perf_counter()
@@ -72,7 +76,8 @@ class Transcript:
     async def ask(self, messages: list[Message], round_index: int, agent: int) -> Completion:
         """One solver call; its seed is keyed by (problem, method, round, agent)."""
         sampling = self.action.sampling(self.problem.id, self.method, round_index, agent)
-        reply = await self.client.complete(messages, sampling, role="executor", problem_id=self.accounting_id)
+        client = self.clients[agent % len(self.clients)]
+        reply = await client.complete(messages, sampling, role="executor", problem_id=self.accounting_id)
         self.calls.append(
             Call(
                 "executor",
@@ -83,6 +88,7 @@ class Transcript:
                 reply.prompt_tokens,
                 reply.completion_tokens,
                 reply.cached,
+                model=client.model_label,
             )
         )
         return reply
@@ -127,4 +133,5 @@ class Transcript:
             cache_hits=usage["cache_hits"],
             wall_s=time.perf_counter() - self.start,
             calls=self.calls,
+            cost_usd=self.client.usage.problem_cost(self.accounting_id),
         )

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
+from omegaconf.errors import OmegaConfBaseException
 
 from econ.config.redaction import redact_text
 from econ.errors import EconError
@@ -32,9 +34,16 @@ def error_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def config_error_line(error: OmegaConfBaseException) -> str:
+    """An OmegaConf error (a broken interpolation, a value of the wrong type) as `key: what went wrong; fix`."""
+    key = getattr(error, "full_key", None) or "config"
+    return f"{key}: {error_line(error)}; fix this value or the ${{...}} interpolation in it"
+
+
 def run_or_exit(job: Callable[[], T]) -> T:
-    """Call job(); an EconError or a failed write becomes `error: <message>` on stderr and exit code 2,
-    Ctrl-C (or SIGTERM) one `interrupted` line and exit code 128 + the signal (see econ.run.interrupt)."""
+    """Call job(); an EconError, a failed write, or an OmegaConf error from reading a config value (one
+    validation could not see) becomes `error: <message>` on stderr and exit code 2; Ctrl-C (or SIGTERM) one
+    `interrupted` line and exit code 128 + the signal (see econ.run.interrupt)."""
     with interrupt.stop_on_signals():
         try:
             return job()
@@ -43,9 +52,11 @@ def run_or_exit(job: Callable[[], T]) -> T:
             if signum is not None:  # whatever the unwinding raised, the run stopped because it was asked to
                 _exit(interrupt.message(signum), interrupt.exit_code(signum), at_once=True)
             failure = write_failure(error) if isinstance(error, OSError) else error
-            if not isinstance(failure, EconError):
-                raise
-            _exit(f"error: {error_line(failure)}", EXIT_USER_ERROR)
+            if isinstance(failure, EconError):
+                _exit(f"error: {error_line(failure)}", EXIT_USER_ERROR)
+            if isinstance(failure, OmegaConfBaseException):
+                _exit(f"error: {config_error_line(failure)}", EXIT_USER_ERROR)
+            raise
 
 
 def _exit(line: str, code: int, at_once: bool = False) -> None:
@@ -59,6 +70,52 @@ def _exit(line: str, code: int, at_once: bool = False) -> None:
         sys.stdout.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def hydra_error_line(error: BaseException) -> str:
+    """A Hydra or OmegaConf error as one line: its lines (and its cause's) joined, a list of options on one line,
+    OmegaConf's node details and Hydra's search path dropped."""
+    lines = []
+    for source in (error, error.__cause__):
+        if source is not None and (source is error or str(source) not in str(error)):
+            lines += [line.strip() for line in redact_text(str(source)).splitlines() if line.strip()]
+    pieces: list[str] = []
+    listing = False
+    for line in lines:
+        if line.startswith(("Config search path", "See https://")):
+            break
+        if line.startswith(("full_key:", "object_type=", "reference_type=")):
+            continue
+        if listing and not line.endswith(":"):
+            pieces[-1] += line if pieces[-1].endswith(": ") else f", {line}"
+            continue
+        listing = line.endswith(":")
+        pieces.append(f"{line} " if listing else line.rstrip("."))
+    text = "; ".join(piece.strip() for piece in pieces) or type(error).__name__
+    if "Interpolation" in type(error).__name__:
+        text += "; fix the ${...} interpolation given on the command line"
+    key = getattr(error, "full_key", None)
+    return f"{key}: {text}" if key and not text.startswith(key) else text
+
+
+def run_cli(main: Callable[[], object]) -> None:
+    """Run a `@hydra.main` entry point: what Hydra or OmegaConf refuses before (or around) the job - an override
+    that does not parse, an unknown group option or key, a value of the wrong type for Hydra's own settings, an
+    interpolation in the run dir - is one `error:` line and exit code 2 as well, never Hydra's traceback.
+
+    HYDRA_FULL_ERROR=1 set by the user keeps Hydra's full report.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        main()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as error:
+        print(f"error: {hydra_error_line(error)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
 
 
 def is_multirun() -> bool:

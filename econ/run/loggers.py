@@ -38,6 +38,7 @@ TABLE_FIELDS = (
     "tokens_per_problem",
     "llm_calls",
     "cache_hits",
+    "cost_usd",
     "wall_s",
 )
 
@@ -165,7 +166,9 @@ def wandb_loggers(
     offline: bool | None = None,
 ) -> list[Logger]:
     """`logger=wandb`: metrics.csv and a W&B run (offline without a key); a sweep's jobs share a group."""
-    logger_cfg = OmegaConf.create({"project": project, "entity": entity, "group": group, "tags": list(tags)})
+    logger_cfg = OmegaConf.create(
+        {"project": project, "entity": entity, "group": group, "tags": [*tags, *_team_tags(config)]}
+    )
     offline = wandb_offline(offline)
     if offline:
         os.environ["WANDB_MODE"] = "offline"  # never prompt for a login
@@ -181,6 +184,14 @@ def wandb_loggers(
         run_dir / "wandb",
     )
     return [MetricsCSV(run_dir / "metrics.csv"), wandb_logger]
+
+
+def _team_tags(config: dict[str, Any]) -> list[str]:
+    """Tags naming the team of a run with `coordinator=` or `+team=` (a default run's tags stay as they were)."""
+    from econ.llm.team import describe_team, is_default_team, team_tags
+
+    cfg = OmegaConf.create(config)
+    return [] if is_default_team(cfg) else team_tags(describe_team(cfg))
 
 
 def _task_name(config: dict[str, Any]) -> str:
@@ -210,7 +221,7 @@ def results_table(results: dict[str, Any]) -> wandb.Table:
     for method, summary in results["methods"].items():
         low, high = summary["accuracy_ci95"]
         values = {**summary, "accuracy_ci95_low": low, "accuracy_ci95_high": high}
-        rows.append([method, *(values[field] for field in TABLE_FIELDS)])
+        rows.append([method, *(values.get(field) for field in TABLE_FIELDS)])  # cost_usd: runs before teams lack it
     return wandb.Table(columns=columns, data=rows)
 
 

@@ -17,8 +17,8 @@ from econ.config.settings import Settings, load_settings
 from econ.config.validate import validate
 from econ.data.datasets import Splits, load_splits
 from econ.embed import Embedder, build_embedder
-from econ.llm.client import LLMClient, build_llm_client
-from econ.llm.reachability import check_backend_reachable
+from econ.llm.client import LLMClient
+from econ.llm.team import Team, build_team
 from econ.run.envfile import load_env_file
 from econ.run.inputs import check_caches
 from econ.run.jsonl import JsonlLog
@@ -32,14 +32,19 @@ class Components:
 
     run_dir: Path
     splits: Splits
-    client: LLMClient
+    team: Team  # the coordinator's and each executor's client, each model built once
     embedder: Embedder
     loop: asyncio.AbstractEventLoop
     traces: JsonlLog
-    usage: RunUsageTracker  # the client's tracker; also logs to usage.jsonl for the whole run's totals
+    usage: RunUsageTracker  # the team's tracker; also logs to usage.jsonl for the whole run's totals
+
+    @property
+    def client(self) -> LLMClient:
+        """The coordinator's client (every role's without `coordinator=` and `+team=`)."""
+        return self.team.coordinator
 
     def close(self) -> None:
-        self.loop.run_until_complete(self.client.aclose())
+        self.loop.run_until_complete(self.team.aclose())
         self.loop.close()
         self.traces.close()
         self.usage.close()
@@ -54,7 +59,7 @@ def prepare(cfg: DictConfig) -> Settings:
 
 def start(cfg: DictConfig) -> Components:
     """Probe the places the run writes, check the cache files, save the (prepared) config redacted, seed,
-    load data and build the LLM client and embedder."""
+    load data and build the team's LLM clients and the embedder."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     probe_run_outputs(cfg, run_dir)  # run dir, its logs, cache dirs, W&B dir: writable, by writing
     check_caches(cfg)  # cache files are sqlite of this version (read-only check)
@@ -63,8 +68,7 @@ def start(cfg: DictConfig) -> Components:
     torch.set_num_threads(cfg.learner.torch_threads)
     splits = load_splits(cfg.dataset, cfg.seed)
     usage = RunUsageTracker(run_dir / "usage.jsonl")
-    client = build_llm_client(cfg.model, cfg.llm, usage=usage)
-    check_backend_reachable(client.backend)  # an unreachable server fails now, not after a retry budget
+    team = build_team(cfg, usage)  # an unreachable server or a missing key fails now, naming its role's key
     embedder = build_embedder(cfg.embedder)
     loop = asyncio.new_event_loop()
-    return Components(run_dir, splits, client, embedder, loop, JsonlLog(run_dir / "traces.jsonl"), usage)
+    return Components(run_dir, splits, team, embedder, loop, JsonlLog(run_dir / "traces.jsonl"), usage)

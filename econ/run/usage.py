@@ -5,7 +5,8 @@ so results.json reports the calls, tokens, cache hits, faults and retries of eve
 worked on the run, not only of the last one. Per-problem accounting inside a process (what an
 `EpisodeResult` reports) stays per process, so a resumed problem is not counted twice.
 
-Each line is `[process, event, role, problem_id, *values]`, flushed when recorded: a killed
+Each line is `[process, event, role, problem_id, *values, model]` (lines written before models were
+recorded end without the model, and replay as model ""), flushed when recorded: a killed
 process loses nothing the OS has seen (fsync at close; a torn last line is skipped).
 """
 
@@ -55,6 +56,10 @@ class RunUsageTracker(UsageTracker):
                     continue  # a torn or foreign line
         return processes
 
+    def set_price(self, model: str, per_mtok_in: float | None, per_mtok_out: float | None) -> None:
+        super().set_price(model, per_mtok_in, per_mtok_out)
+        self.run.set_price(model, per_mtok_in, per_mtok_out)
+
     def _log(self, event: str, role: str, problem_id: str, *values) -> None:
         getattr(self.run, f"record_{event}")(role, problem_id, *values)
         line = json.dumps([self.process, event, role, str(problem_id), *values])
@@ -65,22 +70,30 @@ class RunUsageTracker(UsageTracker):
                 self._file.flush()
 
     def record_call(
-        self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, latency_s: float
+        self,
+        role: str,
+        problem_id: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_s: float,
+        model: str = "",
     ) -> None:
-        super().record_call(role, problem_id, prompt_tokens, completion_tokens, latency_s)
-        self._log("call", role, problem_id, prompt_tokens, completion_tokens, latency_s)
+        super().record_call(role, problem_id, prompt_tokens, completion_tokens, latency_s, model)
+        self._log("call", role, problem_id, prompt_tokens, completion_tokens, latency_s, model)
 
-    def record_cache_hit(self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int) -> None:
-        super().record_cache_hit(role, problem_id, prompt_tokens, completion_tokens)
-        self._log("cache_hit", role, problem_id, prompt_tokens, completion_tokens)
+    def record_cache_hit(
+        self, role: str, problem_id: str, prompt_tokens: int, completion_tokens: int, model: str = ""
+    ) -> None:
+        super().record_cache_hit(role, problem_id, prompt_tokens, completion_tokens, model)
+        self._log("cache_hit", role, problem_id, prompt_tokens, completion_tokens, model)
 
-    def record_fault(self, role: str, problem_id: str, kind: str, retried: bool) -> None:
-        super().record_fault(role, problem_id, kind, retried)
-        self._log("fault", role, problem_id, kind, retried)
+    def record_fault(self, role: str, problem_id: str, kind: str, retried: bool, model: str = "") -> None:
+        super().record_fault(role, problem_id, kind, retried, model)
+        self._log("fault", role, problem_id, kind, retried, model)
 
-    def record_failure(self, role: str, problem_id: str) -> None:
-        super().record_failure(role, problem_id)
-        self._log("failure", role, problem_id)
+    def record_failure(self, role: str, problem_id: str, model: str = "") -> None:
+        super().record_failure(role, problem_id, model)
+        self._log("failure", role, problem_id, model)
 
     def run_snapshot(self) -> dict:
         """`snapshot()` of the whole run (every process in this run dir), plus how many processes that was."""
