@@ -288,7 +288,12 @@ def test_together_configs_carry_the_paper_models_prices_and_local_none():
 
 def saved_checkpoint(path: Path, cfg) -> Path:
     settings = load_settings(cfg)
-    torch.save({"econ_state": {"format": CHECKPOINT_FORMAT}, "hyper_parameters": {"econ": settings.hparams}}, path)
+    checkpoint = {
+        "state_dict": {},
+        "econ_state": {"format": CHECKPOINT_FORMAT},
+        "hyper_parameters": {"econ": settings.hparams},
+    }
+    torch.save(checkpoint, path)
     return path
 
 
