@@ -20,7 +20,14 @@ import torch
 
 from benchmarks.bench_concurrency import fingerprint
 from benchmarks.common import (
-    EMBEDDERS, ServerProcess, cached, machine_note, print_table, problems, timed_embedder, timed_evaluation,
+    EMBEDDERS,
+    ServerProcess,
+    cached,
+    machine_note,
+    print_table,
+    problems,
+    timed_embedder,
+    timed_evaluation,
 )
 
 
@@ -35,8 +42,11 @@ def main() -> None:
     torch.set_num_threads(1)
     pool = problems(args.problems)
     rows = []
-    with (ServerProcess(args.latency) as server, ServerProcess(0.0) as embed_server,
-          tempfile.TemporaryDirectory() as tmp):
+    with (
+        ServerProcess(args.latency) as server,
+        ServerProcess(0.0) as embed_server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         timed = timed_embedder(args.embedder, embed_server)
         cache = Path(tmp) / "llm.sqlite"
         loop = asyncio.new_event_loop()
@@ -44,18 +54,47 @@ def main() -> None:
         for name in ("first run", "identical re-run"):
             before = server.chat_requests()
             wall, cpu, results = loop.run_until_complete(
-                timed_evaluation(server, cached(timed, Path(tmp)), pool, args.n, args.k, Path(tmp) / name,
-                                 concurrency=1, max_concurrency=max(args.n, 4), cache_path=cache))
+                timed_evaluation(
+                    server,
+                    cached(timed, Path(tmp)),
+                    pool,
+                    args.n,
+                    args.k,
+                    Path(tmp) / name,
+                    concurrency=1,
+                    max_concurrency=max(args.n, 4),
+                    cache_path=cache,
+                )
+            )
             calls = server.chat_requests() - before
             first = first or (wall, fingerprint(results))
             hits = sum(r.cache_hits for r in results)
-            rows.append((name, wall, wall / len(pool), cpu / len(pool), calls, hits, first[0] / wall,
-                         fingerprint(results) == first[1]))
+            rows.append(
+                (
+                    name,
+                    wall,
+                    wall / len(pool),
+                    cpu / len(pool),
+                    calls,
+                    hits,
+                    first[0] / wall,
+                    fingerprint(results) == first[1],
+                )
+            )
         loop.close()
     print_table(
         f"Identical re-run from the cache: {len(pool)} problems, N = {args.n}, K = {args.k}, "
         f"{args.latency * 1000:.0f} ms per call, embedder {args.embedder} ({machine_note()})",
-        ["run", "wall s", "wall s / problem", "CPU s / problem", "LLM calls sent", "cache hits", "speed-up", "results identical"],
+        [
+            "run",
+            "wall s",
+            "wall s / problem",
+            "CPU s / problem",
+            "LLM calls sent",
+            "cache hits",
+            "speed-up",
+            "results identical",
+        ],
         rows,
     )
 

@@ -30,15 +30,27 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import (
-    EMBEDDERS, ForwardTimer, ServerProcess, belief_network, cached, critical_path, game_config, loopback_client,
-    machine_note, median, print_table, problems, timed_embedder,
+    EMBEDDERS,
+    ForwardTimer,
+    ServerProcess,
+    belief_network,
+    cached,
+    critical_path,
+    game_config,
+    loopback_client,
+    machine_note,
+    median,
+    print_table,
+    problems,
+    timed_embedder,
 )
 
 TARGET = 1.05
 
 
-async def measure(server: ServerProcess, embedder, timed, n: int, k: int, reps: int, concurrency: int,
-                  pool: list) -> dict:
+async def measure(
+    server: ServerProcess, embedder, timed, n: int, k: int, reps: int, concurrency: int, pool: list
+) -> dict:
     """Medians over `reps` fresh problems, after one warm-up episode."""
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.game.policy import BeliefPolicy
@@ -60,14 +72,24 @@ async def measure(server: ServerProcess, embedder, timed, n: int, k: int, reps: 
             await runner.play(pool.pop(), "bench", k, policy)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             if i > 0:  # the first episode pays for connections and lazy initialisation
-                rows.append((wall, critical_path(backend.spans), timed.seconds, timed.cpu_seconds, cpu,
-                             forward.seconds))
+                rows.append(
+                    (wall, critical_path(backend.spans), timed.seconds, timed.cpu_seconds, cpu, forward.seconds)
+                )
     finally:
         await client.aclose()
     walls, paths, embeds, embed_cpu, cpus, forwards = (median(column) for column in zip(*rows))
     ideal = server.latency_s * (1 + 2 * k)
-    return {"wall": walls, "path": paths, "ideal": ideal, "ratio": median([r[0] / r[1] for r in rows]),
-            "ratio_ideal": walls / ideal, "embed": embeds, "embed_cpu": embed_cpu, "cpu": cpus, "forward": forwards}
+    return {
+        "wall": walls,
+        "path": paths,
+        "ideal": ideal,
+        "ratio": median([r[0] / r[1] for r in rows]),
+        "ratio_ideal": walls / ideal,
+        "embed": embeds,
+        "embed_cpu": embed_cpu,
+        "cpu": cpus,
+        "forward": forwards,
+    }
 
 
 def verdict(ratio: float, n: int, concurrency: int) -> str:
@@ -91,24 +113,55 @@ def main() -> None:
     settings += [(n, 1, 4) for n in args.ns if n > 4][-1:]  # the default llm.max_concurrency = 4
     pool = problems(len(args.embedders) * len(settings) * (args.reps + 1))
     rows = []
-    with (ServerProcess(args.latency) as server, ServerProcess(0.0) as embed_server,
-          tempfile.TemporaryDirectory() as tmp):
+    with (
+        ServerProcess(args.latency) as server,
+        ServerProcess(0.0) as embed_server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         loop = asyncio.new_event_loop()
         for kind in args.embedders:
             timed = timed_embedder(kind, embed_server)
             embedder = cached(timed, Path(tmp) / kind)
             for n, k, concurrency in settings:
                 m = loop.run_until_complete(measure(server, embedder, timed, n, k, args.reps, concurrency, pool))
-                rows.append((kind, n, k, concurrency, m["wall"], m["path"], m["ideal"], m["ratio"], m["ratio_ideal"],
-                             m["embed"], m["embed_cpu"], m["cpu"], m["forward"] * 1000,
-                             verdict(m["ratio"], n, concurrency)))
+                rows.append(
+                    (
+                        kind,
+                        n,
+                        k,
+                        concurrency,
+                        m["wall"],
+                        m["path"],
+                        m["ideal"],
+                        m["ratio"],
+                        m["ratio_ideal"],
+                        m["embed"],
+                        m["embed_cpu"],
+                        m["cpu"],
+                        m["forward"] * 1000,
+                        verdict(m["ratio"], n, concurrency),
+                    )
+                )
         loop.close()
     print_table(
         f"Episode wall / LLM critical path: {args.latency * 1000:.0f} ms per call, median of {args.reps} episodes, "
         f"torch threads {args.torch_threads} ({machine_note()})",
-        ["embedder", "N", "K", "max_concurrency", "wall s", "critical path s (call records)", "latency x depth s",
-         "wall / critical path", "wall / (latency x depth)", "encode wall s", "encode CPU s", "process CPU s",
-         "belief fwd ms", f"wall / critical path <= {TARGET}"],
+        [
+            "embedder",
+            "N",
+            "K",
+            "max_concurrency",
+            "wall s",
+            "critical path s (call records)",
+            "latency x depth s",
+            "wall / critical path",
+            "wall / (latency x depth)",
+            "encode wall s",
+            "encode CPU s",
+            "process CPU s",
+            "belief fwd ms",
+            f"wall / critical path <= {TARGET}",
+        ],
         rows,
     )
 

@@ -21,8 +21,17 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import (
-    EMBEDDERS, ForwardTimer, ServerProcess, cached, critical_path, loopback_client, machine_note, median,
-    print_table, problems, timed_embedder,
+    EMBEDDERS,
+    ForwardTimer,
+    ServerProcess,
+    cached,
+    critical_path,
+    loopback_client,
+    machine_note,
+    median,
+    print_table,
+    problems,
+    timed_embedder,
 )
 
 
@@ -53,16 +62,16 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
     """Train for args.episodes episodes on the loopback server; seconds spent in each part."""
     from hydra.utils import instantiate
 
-    from econ.callbacks import EpisodeCheckpoint
+    from econ.config.settings import load_settings
     from econ.game.episode import EpisodeRunner, GameSettings
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
-    from econ.runlog import JsonlLog
+    from econ.learner.callbacks import EpisodeCheckpoint
+    from econ.learner.module import ECONModule
+    from econ.run.jsonl import JsonlLog
 
     cfg = train_config([f"learner.max_episodes={args.episodes}"])
     with ServerProcess(args.latency) as server:
         client, backend = loopback_client(server, 4)
-        module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+        module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
         runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
         loop = asyncio.new_event_loop()
         traces = JsonlLog(tmp / "traces.jsonl")
@@ -85,8 +94,14 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
         runner.play = timed_play
         checkpoint = EpisodeCheckpoint(tmp / "last.ckpt", cfg.learner.checkpoint_every)
         checkpoint.save = Stopwatch(checkpoint.save)
-        trainer = instantiate(cfg.trainer, logger=False, max_epochs=1, enable_checkpointing=False,
-                              default_root_dir=str(tmp), callbacks=[checkpoint])
+        trainer = instantiate(
+            cfg.trainer,
+            logger=False,
+            max_epochs=1,
+            enable_checkpointing=False,
+            default_root_dir=str(tmp),
+            callbacks=[checkpoint],
+        )
         start = time.perf_counter()
         trainer.fit(module)
         fit = time.perf_counter() - start
@@ -94,25 +109,32 @@ def train_on_loopback(args, tmp: Path, timed, embedder) -> dict:
         loop.close()
         traces.close()
     return {
-        "episodes": len(plays), "fit": fit, "play": sum(plays), "path": sum(paths),
-        "update": module.update.seconds, "forward": forward.seconds, "checkpoint": checkpoint.save.seconds,
-        "traces": traces.append.seconds, "size_mb": (tmp / "last.ckpt").stat().st_size / 1e6,
-        "embed": timed.seconds, "update_interval": cfg.learner.update_interval,
+        "episodes": len(plays),
+        "fit": fit,
+        "play": sum(plays),
+        "path": sum(paths),
+        "update": module.update.seconds,
+        "forward": forward.seconds,
+        "checkpoint": checkpoint.save.seconds,
+        "traces": traces.append.seconds,
+        "size_mb": (tmp / "last.ckpt").stat().st_size / 1e6,
+        "embed": timed.seconds,
+        "update_interval": cfg.learner.update_interval,
         "checkpoint_every": cfg.learner.checkpoint_every,
     }
 
 
 def play_local(n_episodes: int, embedder) -> dict:
     """Episodes with the embedded model (default settings, N = 3): wall and belief-forward seconds."""
+    from econ.config.settings import load_settings
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.game.policy import BeliefPolicy
+    from econ.learner.module import ECONModule
     from econ.llm.client import LLMClient, build_llm_client
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
 
     cfg = train_config(["model=local"])
     client: LLMClient = build_llm_client(cfg.model, {"cache": False})
-    module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+    module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
     module.nets.eval()
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
     policy = BeliefPolicy(module.nets.belief, module.learner_cfg["exploration_sigma"], module.generator)
@@ -145,9 +167,9 @@ def main() -> None:
 
     episodes, per_update = t["episodes"], median(t["update"])
     per_episode = {  # seconds per episode, amortised
-        "learner update (every %d episodes)" % t["update_interval"]: sum(t["update"]) / episodes,
+        f"learner update (every {t['update_interval']} episodes)": sum(t["update"]) / episodes,
         "belief forward (acting)": t["forward"] / episodes,
-        "checkpoint (every %d, %.1f MB)" % (t["checkpoint_every"], t["size_mb"]): sum(t["checkpoint"]) / episodes,
+        f"checkpoint (every {t['checkpoint_every']}, {t['size_mb']:.1f} MB)": sum(t["checkpoint"]) / episodes,
         "traces.jsonl append": sum(t["traces"]) / episodes,
         "everything but LLM calls": (t["fit"] - t["path"]) / episodes,
     }
@@ -157,22 +179,30 @@ def main() -> None:
         f"Training on the loopback server: {episodes} episodes, N = 3, K = 1, {args.latency * 1000:.0f} ms per call, "
         f"embedder {args.embedder}; {loop_wall:.3f} s per episode, LLM critical path {t['path'] / episodes:.3f} s, "
         f"{len(t['update'])} updates of {per_update * 1000:.0f} ms (median) ({machine_note()})",
-        ["part", "ms per episode", "% of episode wall"], rows,
+        ["part", "ms per episode", "% of episode wall"],
+        rows,
     )
     if local:
         amortised = per_update / t["update_interval"]
         rows = [
-            ("learner update, amortised (every %d episodes)" % t["update_interval"], amortised * 1000,
-             100 * amortised / local["wall"]),
+            (
+                f"learner update, amortised (every {t['update_interval']} episodes)",
+                amortised * 1000,
+                100 * amortised / local["wall"],
+            ),
             ("learner update, one (vs one episode)", per_update * 1000, 100 * per_update / local["wall"]),
             ("belief forward (acting)", local["forward"] * 1000, 100 * local["forward"] / local["wall"]),
-            ("checkpoint (every %d)" % t["checkpoint_every"], median(t["checkpoint"]) * 1000 / t["checkpoint_every"],
-             100 * median(t["checkpoint"]) / t["checkpoint_every"] / local["wall"]),
+            (
+                f"checkpoint (every {t['checkpoint_every']})",
+                median(t["checkpoint"]) * 1000 / t["checkpoint_every"],
+                100 * median(t["checkpoint"]) / t["checkpoint_every"] / local["wall"],
+            ),
         ]
         print_table(
             f"Embedded model (SmolLM2-135M, defaults), N = 3, K = 1: {local['wall']:.1f} s per episode "
             f"(median of {local['episodes']}) ({machine_note()})",
-            ["part", "ms per episode", "% of episode wall (target <= 1)"], rows,
+            ["part", "ms per episode", "% of episode wall (target <= 1)"],
+            rows,
         )
 
 

@@ -46,8 +46,12 @@ def main() -> None:
     def theirs(messages, sampling):
         start, cpu = time.perf_counter(), time.process_time()
         out = direct.create_chat_completion(
-            messages=messages, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-            seed=sampling.seed, repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, backend.max_repeat_penalty),
+            messages=messages,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            seed=sampling.seed,
+            repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, backend.max_repeat_penalty),
         )
         text, tokens = out["choices"][0]["message"]["content"], out["usage"]["completion_tokens"]
         return text, tokens, time.perf_counter() - start, time.process_time() - cpu
@@ -70,9 +74,18 @@ def main() -> None:
     loop.close()
     direct_rate = median(rates["llama-cpp-python direct"])
     direct_cpu_rate = median(cpu_rates["llama-cpp-python direct"])
-    rows = [(name, median(values), min(values), max(values), median(values) / direct_rate - 1,
-             median(cpu_rates[name]), median(cpu_rates[name]) / direct_cpu_rate - 1)
-            for name, values in rates.items()]
+    rows = [
+        (
+            name,
+            median(values),
+            min(values),
+            max(values),
+            median(values) / direct_rate - 1,
+            median(cpu_rates[name]),
+            median(cpu_rates[name]) / direct_cpu_rate - 1,
+        )
+        for name, values in rates.items()
+    ]
     print_table(
         f"Embedded model tokens/s, {args.pairs} interleaved pairs, max_tokens {args.max_tokens}, "
         f"n_threads {backend.n_threads}; median per-pair ratio econ/direct {median(ratios):.3f}; "

@@ -43,8 +43,10 @@ def main() -> None:
     loop = asyncio.new_event_loop()
 
     def round_of(backend, messages, n: int, salt: int):
-        samplings = [Sampling(0.3 + (0.4 * i) % 1.6, 0.9, (0.2 * i) % 1.0, args.max_tokens, 1000 * salt + i)
-                     for i in range(n)]
+        samplings = [
+            Sampling(0.3 + (0.4 * i) % 1.6, 0.9, (0.2 * i) % 1.0, args.max_tokens, 1000 * salt + i) for i in range(n)
+        ]
+
         async def together():
             return await asyncio.gather(*(backend.complete(messages, s) for s in samplings))
 
@@ -70,18 +72,36 @@ def main() -> None:
                     stats[name]["rate"].append(tokens / wall)
                 stats[name]["same"] += first[2] == second[2]
         serial, parallel = (stats[name] for name in paths)
-        rows.append((n, median(serial["wall"]), median(parallel["wall"]),
-                     median(serial["wall"]) / median(parallel["wall"]), median(serial["rate"]),
-                     median(parallel["rate"]), median(parallel["rate"]) / median(serial["rate"]),
-                     f"{serial['same']}/{len(pool)}", f"{parallel['same']}/{len(pool)}"))
+        rows.append(
+            (
+                n,
+                median(serial["wall"]),
+                median(parallel["wall"]),
+                median(serial["wall"]) / median(parallel["wall"]),
+                median(serial["rate"]),
+                median(parallel["rate"]),
+                median(parallel["rate"]) / median(serial["rate"]),
+                f"{serial['same']}/{len(pool)}",
+                f"{parallel['same']}/{len(pool)}",
+            )
+        )
     loop.close()
     chosen = paths["parallel (defaults)"]
     print_table(
         f"One round of N executor calls, {args.max_tokens} new tokens, {args.problems} SVAMP problems x 2 repeats; "
         f"parallel: n_parallel {chosen.n_parallel}, n_threads {chosen.n_threads}. "
         f"Start: {load_start}; end: {machine_note()}",
-        ["N", "serial wall s", "parallel wall s", "wall ratio", "serial tok/s", "parallel tok/s", "throughput x",
-         "serial identical", "parallel identical"],
+        [
+            "N",
+            "serial wall s",
+            "parallel wall s",
+            "wall ratio",
+            "serial tok/s",
+            "parallel tok/s",
+            "throughput x",
+            "serial identical",
+            "parallel identical",
+        ],
         rows,
     )
 

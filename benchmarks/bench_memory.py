@@ -3,7 +3,7 @@
     python -m benchmarks.bench_memory                        # 1000 GSM8K problems, N = 3, K = 3, remote embedder
     python -m benchmarks.bench_memory --embedder minilm      # with MiniLM on CPU (slow: ~1 s per problem here)
 
-`econ.evaluation.evaluate` plays the problems against a zero-latency loopback server (in its own
+`econ.eval.loop.evaluate` plays the problems against a zero-latency loopback server (in its own
 process, so its request log is not ours) with the response cache on, writing traces.jsonl and the
 results log as a run does. RSS is sampled after every problem; the table shows it at a few points, the
 growth per 1000 problems over the second half (a straight-line fit) and the peak (ru_maxrss).
@@ -19,7 +19,15 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import (
-    EMBEDDERS, ServerProcess, cached, machine_note, peak_rss_mb, print_table, problems, rss_mb, timed_embedder,
+    EMBEDDERS,
+    ServerProcess,
+    cached,
+    machine_note,
+    peak_rss_mb,
+    print_table,
+    problems,
+    rss_mb,
+    timed_embedder,
     timed_evaluation,
 )
 
@@ -32,14 +40,24 @@ async def evaluate_sampling_rss(server, embedder, pool, n: int, k: int, concurre
         backend.spans.clear()  # the timing wrapper's record is ours, not econ's
         samples.append(rss_mb())
 
-    await timed_evaluation(server, embedder, pool, n, k, tmp / "run", concurrency=concurrency,
-                           max_concurrency=concurrency * n, cache_path=tmp / "llm.sqlite", after_problem=sample)
+    await timed_evaluation(
+        server,
+        embedder,
+        pool,
+        n,
+        k,
+        tmp / "run",
+        concurrency=concurrency,
+        max_concurrency=concurrency * n,
+        cache_path=tmp / "llm.sqlite",
+        after_problem=sample,
+    )
     return samples
 
 
 def slope_per_1000(samples: list[float]) -> float:
     """Least-squares MB per 1000 problems over the second half of the run (after warm-up)."""
-    half = samples[len(samples) // 2:]
+    half = samples[len(samples) // 2 :]
     xs = range(len(samples) // 2, len(samples))
     mean_x, mean_y = sum(xs) / len(half), sum(half) / len(half)
     cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, half))
@@ -63,7 +81,8 @@ def main() -> None:
         start_mb = rss_mb()
         loop = asyncio.new_event_loop()
         samples = loop.run_until_complete(
-            evaluate_sampling_rss(server, embedder, pool, args.n, args.k, args.concurrency, Path(tmp)))
+            evaluate_sampling_rss(server, embedder, pool, args.n, args.k, args.concurrency, Path(tmp))
+        )
         loop.close()
         traces_mb = (Path(tmp) / "run" / "traces.jsonl").stat().st_size / 1e6
     points = sorted({p for p in (10, 100, 250, 500, 750, len(samples)) if p <= len(samples)})

@@ -24,8 +24,10 @@ ANSWER_WORDS = 150  # an executor answer as long as a real one: MiniLM's cost gr
 STRATEGY_WORDS = 40
 REMOTE_EMBEDDING_DIM = 64
 KEY_ENV = "ECON_BENCH_LOOPBACK_KEY"  # the loopback server ignores keys; the SDK insists on one
-_WORDS = ("first read the quantities given in the problem then combine them one step at a time and check each "
-          "intermediate result against the question before moving on to the next step").split()
+_WORDS = (
+    "first read the quantities given in the problem then combine them one step at a time and check each "
+    "intermediate result against the question before moving on to the next step"
+).split()
 
 
 def responder(request: dict) -> str:
@@ -61,8 +63,13 @@ class ServerProcess:
     def __init__(self, latency_s: float, capacity: int = 256):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        options = dict(latency_s=latency_s, capacity=capacity, prompt_tokens=PROMPT_TOKENS,
-                       completion_tokens=COMPLETION_TOKENS, embedding_dim=REMOTE_EMBEDDING_DIM)
+        options = dict(
+            latency_s=latency_s,
+            capacity=capacity,
+            prompt_tokens=PROMPT_TOKENS,
+            completion_tokens=COMPLETION_TOKENS,
+            embedding_dim=REMOTE_EMBEDDING_DIM,
+        )
         self._process = context.Process(target=_serve, args=(child, options), daemon=True)
         self._process.start()
         if not self._conn.poll(120):  # the child died (its traceback is on stderr) or hangs
@@ -150,8 +157,9 @@ def timed_embedder(kind: str, remote: ServerProcess | None = None) -> TimedEmbed
     from econ.embed.together import TogetherEmbedder
 
     os.environ.setdefault(KEY_ENV, "loopback")
-    return TimedEmbedder(TogetherEmbedder(model="loopback", dim=REMOTE_EMBEDDING_DIM, base_url=remote.base_url,
-                                          api_key_env=KEY_ENV))
+    return TimedEmbedder(
+        TogetherEmbedder(model="loopback", dim=REMOTE_EMBEDDING_DIM, base_url=remote.base_url, api_key_env=KEY_ENV)
+    )
 
 
 def cached(timed: TimedEmbedder, cache_dir: Path, memory_items: int = 50_000):
@@ -190,18 +198,25 @@ def loopback_client(server: ServerProcess, max_concurrency: int, cache_path: Pat
 
 
 async def timed_evaluation(
-    server: ServerProcess, embedder, pool: list, n: int, k: int, run_dir: Path, concurrency: int,
-    max_concurrency: int, cache_path: Path | None = None,
+    server: ServerProcess,
+    embedder,
+    pool: list,
+    n: int,
+    k: int,
+    run_dir: Path,
+    concurrency: int,
+    max_concurrency: int,
+    cache_path: Path | None = None,
     after_problem: Callable[[TimedBackend], None] | None = None,
 ) -> tuple[float, float, list]:
     """(wall seconds, CPU seconds of this process, results) of one ECON evaluation of `pool` (untrained policy).
 
     `after_problem(backend)` runs as each problem ends, inside the timed span.
     """
-    from econ.evaluation import evaluate
+    from econ.eval.loop import evaluate
     from econ.game.episode import EpisodeRunner, GameSettings
     from econ.game.policy import BeliefPolicy
-    from econ.runlog import JsonlLog
+    from econ.run.jsonl import JsonlLog
 
     cfg = game_config(n)
     client, backend = loopback_client(server, max_concurrency, cache_path=cache_path)

@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/commitment_json_rate.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
 from econ.devtools.loopback import LoopbackServer, weak_model_responder  # noqa: E402
 from econ.devtools.runs import compose_config, loopback_overrides, write_untrained_checkpoint  # noqa: E402
+from econ.run.job import run_or_exit  # noqa: E402
 from experiments.compare_methods import path_override, run_entry  # noqa: E402
 
 SETTINGS = {"plain": ["agents.structured_commitment=false"], "structured": ["agents.structured_commitment=true"]}
@@ -45,12 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measure(args: argparse.Namespace, out: Path) -> list[dict]:
     """One econ.evaluate run per setting; its commitment JSON and fallback rates and accuracy."""
-    shared = ["+experiment=svamp", "method=econ_no_bne", "logger=none", f"dataset.limit={args.limit}",
-              *args.overrides]
+    shared = ["+experiment=svamp", "method=econ_no_bne", "logger=none", f"dataset.limit={args.limit}", *args.overrides]
     servers = {}
     if args.loopback:
-        servers = {"structured": LoopbackServer(responder=weak_model_responder),
-                   "refused": LoopbackServer(responder=weak_model_responder, reject_response_format=True)}
+        servers = {
+            "structured": LoopbackServer(responder=weak_model_responder),
+            "refused": LoopbackServer(responder=weak_model_responder, reject_response_format=True),
+        }
         servers["plain"] = servers["structured"]
     settings = {**SETTINGS, **({"refused": SETTINGS["structured"]} if args.loopback else {})}
     rows = []
@@ -63,9 +64,16 @@ def measure(args: argparse.Namespace, out: Path) -> list[dict]:
                 write_untrained_checkpoint(checkpoint, [*served, *shared])
             results = run_entry("econ.evaluate", [*config, path_override("ckpt_path", checkpoint)], out / name)
             summary = json.loads(results.read_text())["methods"]["econ_no_bne"]
-            rows.append({"setting": name, "n": summary["n"], "json_rate": summary["commitment_json_rate"],
-                         "fallback_rate": summary["commitment_fallback_rate"], "accuracy": summary["accuracy"],
-                         "model": compose_config([*served, *shared]).model.get("name")})
+            rows.append(
+                {
+                    "setting": name,
+                    "n": summary["n"],
+                    "json_rate": summary["commitment_json_rate"],
+                    "fallback_rate": summary["commitment_fallback_rate"],
+                    "accuracy": summary["accuracy"],
+                    "model": compose_config([*served, *shared]).model.get("name"),
+                }
+            )
     finally:
         for server in set(servers.values()):
             server.close()
@@ -79,10 +87,14 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ECON_CACHE_DIR", str(out / "cache"))
     rows = measure(args, out)
-    print("| setting | model | n | JSON commitment rate | majority fallback rate | accuracy |\n|---|---|---|---|---|---|")
+    print(
+        "| setting | model | n | JSON commitment rate | majority fallback rate | accuracy |\n|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['setting']} | {r['model']} | {r['n']} | {r['json_rate']:.0%} | {r['fallback_rate']:.0%} "
-              f"| {r['accuracy']:.0%} |")
+        print(
+            f"| {r['setting']} | {r['model']} | {r['n']} | {r['json_rate']:.0%} | {r['fallback_rate']:.0%} "
+            f"| {r['accuracy']:.0%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -24,17 +24,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a checkout, installed or not
 
-from econ.cli import run_or_exit  # noqa: E402
 from econ.errors import ConfigError, EconError  # noqa: E402
-from econ.report import paired_text, sampling_text  # noqa: E402
-from econ.runlog import read_jsonl  # noqa: E402
-from econ.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.eval.report import paired_text, sampling_text  # noqa: E402
+from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.run.job import EXIT_USER_ERROR, run_or_exit  # noqa: E402
+from econ.run.jsonl import read_jsonl  # noqa: E402
 from experiments import token_scaling  # noqa: E402
 
 ECON = ("econ_no_bne", "econ", "econ_fixed_action")
 LEARNED = ("econ_no_bne", "econ")  # played by the policy; econ_fixed_action plays agents.fixed_action
 BASELINES = ("single", "self_consistency", "mad")
 MATCHED = ("self_consistency", "mad")  # the methods an equal budget applies to
+# what the ECON protocol did, per method, as results.json reports it (baselines: their vote has no JSON or rounds)
+PROTOCOL_FIELDS = ("commitment_json_rate", "mean_rounds", "converged_rate", "stop_reasons", "best_response_gap")
 SCALING_N = list(range(2, 17))
 RATIO_N = 9
 RATIO_TARGET = 0.3
@@ -49,9 +51,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-agents", type=int, default=3, help="ECON executors and MAD debaters")
     parser.add_argument("--rounds", type=int, default=None, help="ECON's K at inference (bne.max_iterations_infer)")
     parser.add_argument("--ckpt", type=Path, default=None, help="trained ECON checkpoint; none = untrained policy")
-    parser.add_argument("--budget", choices=("calls", "completion_tokens", "none"), default="calls",
-                        help="what self_consistency and mad are matched to, per problem, from the econ run")
+    parser.add_argument(
+        "--budget",
+        choices=("calls", "completion_tokens", "none"),
+        default="calls",
+        help="what self_consistency and mad are matched to, per problem, from the econ run",
+    )
     parser.add_argument("--methods", default=",".join(ECON + BASELINES), help="comma-separated methods to run")
+    parser.add_argument(
+        "--own-settings",
+        action="store_true",
+        help="also run self_consistency and mad at their own settings (rows '<method> (own settings)')",
+    )
     parser.add_argument("--scaling-problems", type=int, default=3, help="problems per N in the token study")
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
     parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
@@ -64,9 +75,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError(f"--methods: unknown {unknown}; choose from {list(ECON + BASELINES)}")
     if args.budget != "none" and "econ" not in args.methods and set(MATCHED) & set(args.methods):
         raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
-    if args.ckpt is not None and not args.ckpt.is_file():
-        raise ConfigError(f"--ckpt={args.ckpt}: no such checkpoint")
+    if args.ckpt is not None:
+        check_ckpt(args)
     return args
+
+
+def check_ckpt(args: argparse.Namespace) -> None:
+    """--ckpt is an econ checkpoint whose networks fit the runs' config: refused here, before any run starts."""
+    from econ.config.settings import load_settings
+    from econ.devtools.runs import compose_config
+    from econ.learner.checkpoint import check_compatible, load_checkpoint_file  # torch: only when --ckpt is given
+
+    checkpoint = load_checkpoint_file(args.ckpt, "--ckpt")
+    try:
+        settings = load_settings(compose_config(common_overrides(args)))
+    except Exception:  # noqa: BLE001 - a wrong override: the first run reports it in its own words
+        return
+    check_compatible(checkpoint, settings.hparams["agents"])
 
 
 # ---------------------------------------------------------------- runs
@@ -88,6 +113,8 @@ def run_entry(module: str, overrides: list[str], run_dir: Path) -> Path:
     command = [sys.executable, "-m", module, *overrides, path_override("hydra.run.dir", run_dir)]
     log.info("running %s", " ".join(command[2:]))
     done = subprocess.run(command, env=env)
+    if done.returncode == EXIT_USER_ERROR:
+        sys.exit(EXIT_USER_ERROR)  # the run has printed its one line naming the key; one is enough
     if done.returncode != 0:
         raise EconError(f"{module} {' '.join(overrides)} failed (exit {done.returncode}); see {run_dir}")
     return run_dir / "results.json"
@@ -110,59 +137,105 @@ def run_econ(args: argparse.Namespace, runs: Path) -> dict[str, Path]:
     if args.ckpt is None:
         # econ.train with no episodes saves the untrained networks and evaluates them like a trained run
         logger = [] if any(o.startswith("logger=") for o in shared) else ["logger=csv"]
-        results = run_entry("econ.train", [*logger, "learner.max_episodes=0",
-                                           f"eval_methods=[{','.join(wanted)}]", *shared], runs / "econ_untrained")
+        results = run_entry(
+            "econ.train",
+            [*logger, "learner.max_episodes=0", f"eval_methods=[{','.join(wanted)}]", *shared],
+            runs / "econ_untrained",
+        )
         return {method: results for method in wanted}
     ckpt = [path_override("ckpt_path", args.ckpt.resolve())]
-    return {method: run_entry("econ.evaluate", [f"method={method}", *(ckpt if method in LEARNED else []), *shared],
-                              runs / method) for method in wanted}
+    return {
+        method: run_entry(
+            "econ.evaluate", [f"method={method}", *(ckpt if method in LEARNED else []), *shared], runs / method
+        )
+        for method in wanted
+    }
 
 
 def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, Path]) -> dict[str, Path]:
-    """results.json of each baseline; self_consistency and mad matched to the econ run's budget."""
+    """results.json of each baseline run, by run name; self_consistency and mad matched to the econ run's budget.
+
+    With --own-settings a matched method also runs at its own config (run name `<method>_own`).
+    """
     out = {}
     for method in (m for m in BASELINES if m in args.methods):
         overrides = [f"method={method}", *common_overrides(args)]
         if method in MATCHED and args.budget != "none":
             source = path_override("method.budget_source", econ_results["econ"].resolve())
-            overrides += [f"method.budget={args.budget}", source, "method.budget_method=econ"]
-        out[method] = run_entry("econ.evaluate", overrides, runs / method)
+            out[method] = run_entry(
+                "econ.evaluate",
+                [*overrides, f"method.budget={args.budget}", source, "method.budget_method=econ"],
+                runs / method,
+            )
+            if args.own_settings:
+                out[own_run(method)] = run_entry("econ.evaluate", overrides, runs / own_run(method))
+        else:
+            out[method] = run_entry("econ.evaluate", overrides, runs / method)
     return out
+
+
+def own_run(method: str) -> str:
+    """The run name of a matched method played at its own settings."""
+    return f"{method}_own"
+
+
+def table_runs(paths: dict[str, Path]) -> list[tuple[str, str]]:
+    """(run name, method) of every run, in the table's order: ECON, then each baseline and its own-settings run."""
+    order = [(m, m) for m in ECON] + [(name, m) for m in BASELINES for name in (m, own_run(m))]
+    return [(name, method) for name, method in order if name in paths]
 
 
 # ---------------------------------------------------------------- table
 
 
-def read_row(method: str, results_path: Path, untrained: bool) -> dict:
-    """One table row, every number as the run's results.json reported it."""
+def read_row(method: str, results_path: Path, untrained: bool, run: str | None = None) -> dict:
+    """One table row, every number as the run's results.json reported it; `run` names a method's second run."""
     results = json.loads(results_path.read_text())
     s = results["methods"][method]
     n = s["n"]
     config = results.get("config", {})
     low, high = s["accuracy_ci95"]
     sampling = s.get("sampling") or {}
+    own = run is not None and run != method
     return {
         "method": method,
-        "label": _label(method, results, untrained),
+        "run": run or method,
+        "label": f"{method} (own settings)" if own else _label(method, results, untrained),
         "budget": _budget_text(method, results, config),
         "sampling": sampling_text(sampling),
-        **{f"{short}_{stat}": sampling[name][stat] if sampling else None
-           for short, name in (("T", "temperature"), ("p", "penalty")) for stat in ("mean", "min", "max")},
+        **{
+            f"{short}_{stat}": sampling[name][stat] if sampling else None
+            for short, name in (("T", "temperature"), ("p", "penalty"))
+            for stat in ("mean", "min", "max")
+        },
         "n": n,
         "accuracy": s["accuracy"],
         "ci_low": low,
         "ci_high": high,
         "parse_rate": s["parse_rate"],
+        **{key: s.get(key) for key in PROTOCOL_FIELDS},
         "llm_calls_per_problem": s["llm_calls_per_problem"],
         "prompt_tokens_per_problem": s["prompt_tokens"] / n,
         "completion_tokens_per_problem": s["completion_tokens"] / n,
         "tokens_per_problem": s["tokens_per_problem"],
         "wall_s_per_problem": s["wall_s"] / n,
         "cache_hits": s["cache_hits"],
+        # USD of tokens spent at the model configs' prices (cache hits cost nothing); None: no priced model
+        "cost_usd": s.get("cost_usd"),
+        "cost_usd_per_problem": s.get("cost_usd_per_problem"),
         "dataset": results.get("dataset"),
         "model": results.get("model"),
+        "team": team_text(results.get("team")),
         "results_json": str(results_path),
     }
+
+
+def team_text(team: dict | None) -> str:
+    """`coordinator X, executors A+B` for a results.json team; "" when the run recorded none."""
+    if not team:
+        return ""
+    executors = "+".join(dict.fromkeys(team["executors"]))
+    return f"coordinator {team['coordinator']}, executors {executors}"
 
 
 def _label(method: str, results: dict, untrained: bool) -> str:
@@ -197,8 +270,11 @@ def correct_by_problem(method: str, results_path: Path) -> dict[str, bool]:
     runs with other weights or prompts); the last record of a problem wins.
     """
     policy = json.loads(results_path.read_text())["methods"][method].get("policy")
-    return {r["problem_id"]: bool(r["correct"]) for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
-            if policy is None or r.get("policy", "") == policy}
+    return {
+        r["problem_id"]: bool(r["correct"])
+        for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
+        if policy is None or r.get("policy", "") == policy
+    }
 
 
 def check_same_problems(rows: list[dict]) -> None:
@@ -208,8 +284,10 @@ def check_same_problems(rows: list[dict]) -> None:
     for row in rows:
         ids = set(correct_by_problem(row["method"], Path(row["results_json"])))
         if ids != expected or row["n"] != len(expected):
-            raise EconError(f"{row['method']} and {first['method']} ran on different problems; "
-                            "use a fresh --out for a new --limit or dataset")
+            raise EconError(
+                f"{row['method']} and {first['method']} ran on different problems; "
+                "use a fresh --out for a new --limit or dataset"
+            )
 
 
 def add_paired(rows: list[dict]) -> None:
@@ -233,44 +311,76 @@ def paired_note(rows: list[dict]) -> str:
     if not any(row["vs_econ_diff"] is not None for row in rows):
         return "No econ run in this table: no paired differences."
     n = rows[0]["n"]
-    return (f"Δ vs econ: the method's accuracy minus econ's on the same {n} problems, in percentage points, with a "
-            f"95% interval from a seeded paired bootstrap over problems ({BOOTSTRAP_RESAMPLES} resamples) and the "
-            "exact McNemar p (problems only this method solved against problems only econ solved, in the CSV). "
-            f"An interval that contains 0 means these {n} problems cannot tell the two methods apart: read the "
-            "rows as intervals, not as a ranking.")
+    return (
+        f"Δ vs econ: the method's accuracy minus econ's on the same {n} problems, in percentage points, with a "
+        f"95% interval from a seeded paired bootstrap over problems ({BOOTSTRAP_RESAMPLES} resamples) and the "
+        "exact McNemar p (problems only this method solved against problems only econ solved, in the CSV). "
+        f"An interval that contains 0 means these {n} problems cannot tell the two methods apart: read the "
+        "rows as intervals, not as a ranking."
+    )
 
 
 def budget_note(budget: str, rows: list[dict]) -> str:
     """The sentence that says which budget the matched methods got, read from their results.json."""
-    matched = [row for row in rows if row["method"] in MATCHED]
+    matched = [row for row in rows if row["method"] in MATCHED and row["run"] == row["method"]]
     if budget == "none" or not matched:
         return "No budget matching: every method ran with its own settings."
     source = json.loads(Path(matched[0]["results_json"]).read_text())["baseline"]["budget"]
     what = "LLM calls" if budget == "calls" else "completion tokens"
-    return (f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
-            f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).")
+    own = [row["method"] for row in rows if row["run"] != row["method"]]
+    also = f" Rows marked (own settings): {', '.join(own)} at their own config, unmatched." if own else ""
+    return (
+        f"Equal budget: {', '.join(r['method'] for r in matched)} matched to {source['method']}'s {what} per "
+        f"problem ({source['target_per_problem']:.2f}, read from {source['source']}).{also}"
+    )
+
+
+def cost_cell(cost: float | None) -> str:
+    return "-" if cost is None else f"${cost:.6f}"
 
 
 def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None) -> None:
-    header = ("| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
-              "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
-              "| wall s / problem | cache hits |")
+    header = (
+        "| method | budget per problem | sampling T, p | n | accuracy (95% CI) | Δ vs econ, paired (95% CI), "
+        "McNemar p | parse rate | LLM calls / problem | prompt tokens / problem | completion tokens / problem "
+        "| wall s / problem | cache hits | cost $ / problem |"
+    )
     lines = [
         f"# Methods compared: {rows[0]['dataset']}, {rows[0]['n']} test problems, model {rows[0]['model']}",
-        "", note, "", header, "|" + "---|" * 12,
+        "",
+        note,
+        "",
+        header,
+        "|" + "---|" * 13,
     ]
+    teams = sorted({r["team"] for r in rows if r.get("team")})
+    if teams:
+        lines[1:1] = ["", "Team: " + "; ".join(teams)]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['budget']} | {r['sampling']} | {r['n']} "
             f"| {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['vs_econ']} "
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
-            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} |"
+            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} "
+            f"| {cost_cell(r.get('cost_usd_per_problem'))} |"
         )
-    lines += ["", paired_note(rows), "",
-              ("Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
-               "executors, rounds and problems; one value is a fixed action."), "",
-              ("Tokens count cached replies too; wall time does not include calls served by the cache "
-               "(econ replays econ_no_bne's first round from it: same prompts and seeds)."), ""]
+    lines += [
+        "",
+        paired_note(rows),
+        "",
+        (
+            "Sampling: the executors' temperature T and repetition-penalty strength p, mean [min, max] over "
+            "executors, rounds and problems; one value is a fixed action."
+        ),
+        "",
+        (
+            "Tokens count cached replies too; wall time does not include calls served by the cache "
+            "(econ replays econ_no_bne's first round from it: same prompts and seeds). Cost: USD of the tokens "
+            "spent at the model configs' price_per_mtok_in/out; tokens served by the cache cost nothing; "
+            "- = no priced model."
+        ),
+        "",
+    ]
     if scaling:
         lines += [scaling, ""]
     path.write_text("\n".join(lines))
@@ -292,8 +402,14 @@ def plot_accuracy_vs_tokens(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for r in rows:
-        ax.errorbar(r["tokens_per_problem"], r["accuracy"], fmt="o", capsize=4, label=r["label"],
-                    yerr=[[r["accuracy"] - r["ci_low"]], [r["ci_high"] - r["accuracy"]]])
+        ax.errorbar(
+            r["tokens_per_problem"],
+            r["accuracy"],
+            fmt="o",
+            capsize=4,
+            label=r["label"],
+            yerr=[[r["accuracy"] - r["ci_low"]], [r["ci_high"] - r["accuracy"]]],
+        )
     ax.set_xlabel("tokens per problem (prompt + completion)")
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_title(f"{rows[0]['dataset']}: accuracy vs tokens, {rows[0]['n']} problems")
@@ -311,7 +427,7 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     """Measure tokens per problem vs N for ECON and MAD; write scaling.csv and the plot; the ratio sentence."""
     from hydra import compose, initialize_config_dir
 
-    from econ.config import register_resolvers
+    from econ.config.resolvers import register_resolvers
     from econ.data.datasets import load_splits
     from econ.embed.local import LocalEmbedder
 
@@ -323,22 +439,27 @@ def token_study(args: argparse.Namespace, out: Path) -> str:
     write_csv(rows, out / "scaling.csv")
     token_scaling.plot(rows, out / "tokens_vs_n.png")
     ratio = token_scaling.ratio_at(rows, RATIO_N)
-    share = {key: token_scaling.ratio_at(rows, RATIO_N, key, over="tokens_per_problem")
-             for key in ("executor_completion_tokens", "executor_prompt_tokens")}
+    share = {
+        key: token_scaling.ratio_at(rows, RATIO_N, key, over="tokens_per_problem")
+        for key in ("executor_completion_tokens", "executor_prompt_tokens")
+    }
     last_round = token_scaling.ratio_at(rows, RATIO_N, "last_round_prompt_tokens")
     verdict = "meets" if ratio <= RATIO_TARGET else "misses"
-    return (f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
-            f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
-            f"prompt tokens of the last round alone: {last_round:.3f}. Of ECON's {ratio:.3f}, its executors' "
-            f"completions are {share['executor_completion_tokens']:.3f} of MAD's tokens (both methods write N answers "
-            f"per round) and their prompts {share['executor_prompt_tokens']:.3f} (the question and strategy each "
-            "round, plus the executor's own previous answer after round 0); the coordinator's strategy and "
-            "commitments are the rest. Only MAD's debate rounds are O(N²·L), so the whole-problem ratio falls "
-            "toward the last round's as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png).")
+    return (
+        f"Token scaling (loopback server, real prompts, {args.scaling_rounds} rounds, {len(problems)} problems): "
+        f"ECON/MAD tokens per problem at N={RATIO_N} = {ratio:.3f}, which {verdict} the target <= {RATIO_TARGET}; "
+        f"prompt tokens of the last round alone: {last_round:.3f}. Of ECON's {ratio:.3f}, its executors' "
+        f"completions are {share['executor_completion_tokens']:.3f} of MAD's tokens (both methods write N answers "
+        f"per round) and their prompts {share['executor_prompt_tokens']:.3f} (the question and strategy each "
+        "round, plus the executor's own previous answer after round 0); the coordinator's strategy and "
+        "commitments are the rest. Only MAD's debate rounds are O(N²·L), so the whole-problem ratio falls "
+        "toward the last round's as N or the number of rounds grows (see scaling.csv, tokens_vs_n.png)."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    # progress on stdout, as the runs' own logs are; stderr keeps the one `error:` line of a failure
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", stream=sys.stdout)
     args = parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -346,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.scaling_only:
         econ_results = run_econ(args, out / "runs")
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
-        rows = [read_row(m, paths[m], args.ckpt is None) for m in ECON + BASELINES if m in paths]
+        rows = [read_row(method, paths[name], args.ckpt is None, name) for name, method in table_runs(paths)]
         check_same_problems(rows)
         add_paired(rows)
         write_csv(rows, out / "compare.csv")

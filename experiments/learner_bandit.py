@@ -29,15 +29,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=700, help="one pass over SVAMP train is 700")
-    parser.add_argument("--control", action="store_true",
-                        help="play the control game, where correctness rises with T: the policy must raise it")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="play the control game, where correctness rises with T: the policy must raise it",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config, e.g. learner.lr=3e-4")
     args = parser.parse_args()
     torch.set_num_threads(1)  # what learner.torch_threads sets in a run
 
     right = 0
-    print(f"{'seed':>4}  {'mu_T before':>11}  {'mu_T after':>10}  played u_T per round (first -> last 100 ep.)"
-          f"  {'s/update':>8}")
+    print(
+        f"{'seed':>4}  {'mu_T before':>11}  {'mu_T after':>10}  played u_T per round (first -> last 100 ep.)"
+        f"  {'s/update':>8}"
+    )
     for seed in range(args.seeds):
         outcome = train_bandit(seed, args.episodes, tuple(args.overrides), slope=-0.6 if args.control else 0.6)
         module = outcome.module
@@ -47,8 +52,10 @@ def main() -> None:
         moved = outcome.moved(+1 if args.control else -1)  # the test's criterion
         right += moved
         played = ", ".join(f"{a:.3f}->{b:.3f}" for a, b in zip(outcome.played_first, outcome.played_last))
-        print(f"{seed:>4}  {outcome.probe_before:>11.3f}  {outcome.probe_after:>10.3f}  {played:<44}"
-              f"  {per_update:>8.3f}", flush=True)
+        print(
+            f"{seed:>4}  {outcome.probe_before:>11.3f}  {outcome.probe_after:>10.3f}  {played:<44}  {per_update:>8.3f}",
+            flush=True,
+        )
     wanted = "raised" if args.control else "lowered"
     print(f"the policy {wanted} T (mu_T by > 0.1 and the played u_T in every round) in {right} of {args.seeds} seeds")
 

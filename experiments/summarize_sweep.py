@@ -24,9 +24,9 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from econ.cli import run_or_exit
 from econ.errors import EconError
-from econ.sweep import FAILED_FILE, RESULTS_FILE
+from econ.run.job import FAILED_FILE, run_or_exit
+from econ.run.sweep import RESULTS_FILE
 
 log = logging.getLogger("summarize_sweep")
 # Axes the plots know, by config key; a sweep over any of them gets a `vs_<name>.png`.
@@ -39,8 +39,16 @@ AXES = {
 }
 MEAN_NOTE = "\n(mean over the other varied values)"
 ROUNDS_KEYS = ("bne.max_iterations_infer", "bne.max_iterations_train")
-COLUMNS = ("n", "accuracy", "accuracy_ci95", "tokens_per_problem", "llm_calls", "mean_rounds", "converged_rate",
-           "wall_s")
+COLUMNS = (
+    "n",
+    "accuracy",
+    "accuracy_ci95",
+    "tokens_per_problem",
+    "llm_calls",
+    "mean_rounds",
+    "converged_rate",
+    "wall_s",
+)
 
 
 @dataclass
@@ -77,8 +85,10 @@ def load_sweep(sweep_dir: Path) -> list[Job]:
     """Every job dir under a multirun dir, by job number."""
     dirs = sorted({p.parents[1] for p in sweep_dir.glob("*/.hydra/overrides.yaml")})
     if not dirs:
-        raise EconError(f"{sweep_dir}: no job dirs (<job>/.hydra/overrides.yaml); give a multirun dir such as "
-                        "outputs/multirun/svamp/<timestamp>")
+        raise EconError(
+            f"{sweep_dir}: no job dirs (<job>/.hydra/overrides.yaml); give a multirun dir such as "
+            "outputs/multirun/svamp/<timestamp>"
+        )
     return sorted((load_job(d) for d in dirs), key=lambda job: job.num)
 
 
@@ -92,33 +102,56 @@ def summary_frame(jobs: list[Job], varied: list[str]) -> pd.DataFrame:
     """One row per job and method (one row for a job without results), varied values as columns."""
     rows = []
     for job in jobs:
-        base = {"job": job.num, "status": job.status, **{key: job.overrides.get(key) for key in varied},
-                **job.axes}
+        base = {"job": job.num, "status": job.status, **{key: job.overrides.get(key) for key in varied}, **job.axes}
         if not job.methods:
             rows.append({**base, "method": "", "error": job.error})
         for method, summary in job.methods.items():
             low, high = summary["accuracy_ci95"]
             values = {key: summary[key] for key in COLUMNS if key != "accuracy_ci95"}
-            rows.append({**base, "method": method, **values, "accuracy_ci95_low": low, "accuracy_ci95_high": high,
-                         "eval_split": job.split, "error": ""})
+            rows.append(
+                {
+                    **base,
+                    "method": method,
+                    **values,
+                    "accuracy_ci95_low": low,
+                    "accuracy_ci95_high": high,
+                    "eval_split": job.split,
+                    "error": "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def print_summary(frame: pd.DataFrame, varied: list[str], title: str) -> None:
     """The summary as a terminal table: accuracy with its 95% CI, tokens, calls, rounds, time."""
     table = Table(title=title)
-    columns = ["job", "status", *varied, "method", "n", "accuracy (95% CI)", "tokens/problem", "calls", "rounds",
-               "wall s"]
+    columns = [
+        "job",
+        "status",
+        *varied,
+        "method",
+        "n",
+        "accuracy (95% CI)",
+        "tokens/problem",
+        "calls",
+        "rounds",
+        "wall s",
+    ]
     for column in columns:
-        table.add_column(column, justify="right" if column in ("n", "tokens/problem", "calls", "wall s") else "left",
-                         no_wrap=True)
+        table.add_column(
+            column, justify="right" if column in ("n", "tokens/problem", "calls", "wall s") else "left", no_wrap=True
+        )
     for row in frame.to_dict("records"):
         cells = [str(row["job"]), row["status"], *(str(row[key]) for key in varied), row["method"]]
         if row["status"] == "done":
-            cells += [str(int(row["n"])),
-                      f"{row['accuracy']:.1%} [{row['accuracy_ci95_low']:.1%}, {row['accuracy_ci95_high']:.1%}]",
-                      f"{row['tokens_per_problem']:.0f}", str(int(row["llm_calls"])), f"{row['mean_rounds']:.2f}",
-                      f"{row['wall_s']:.1f}"]
+            cells += [
+                str(int(row["n"])),
+                f"{row['accuracy']:.1%} [{row['accuracy_ci95_low']:.1%}, {row['accuracy_ci95_high']:.1%}]",
+                f"{row['tokens_per_problem']:.0f}",
+                str(int(row["llm_calls"])),
+                f"{row['mean_rounds']:.2f}",
+                f"{row['wall_s']:.1f}",
+            ]
         else:
             cells += ["", row["error"], "", "", "", ""]
         table.add_row(*cells)
@@ -128,7 +161,7 @@ def print_summary(frame: pd.DataFrame, varied: list[str], title: str) -> None:
 
 
 def accuracy_label(done: pd.DataFrame) -> str:
-    """"test accuracy" or "validation accuracy": the split the plotted jobs scored."""
+    """ "test accuracy" or "validation accuracy": the split the plotted jobs scored."""
     splits = sorted(done["eval_split"].unique())
     return f"{splits[0]} accuracy" if len(splits) == 1 else f"accuracy ({' / '.join(splits)} splits mixed)"
 
@@ -192,8 +225,11 @@ def summarize_sweep(sweep_dir: Path, out: Path) -> list[Path]:
     swept_axes = [key for key in AXES if done[key].nunique() > 1]
     written += [plot_against(done, axis, out) for axis in swept_axes]
     bne_method = "econ" if "econ" in set(done["method"]) else done["method"].iloc[-1]
-    written += [plot_heatmap(done, key, bne_method, out) for key in ROUNDS_KEYS
-                if "agents.belief_dim" in swept_axes and key in swept_axes]
+    written += [
+        plot_heatmap(done, key, bne_method, out)
+        for key in ROUNDS_KEYS
+        if "agents.belief_dim" in swept_axes and key in swept_axes
+    ]
     return written
 
 

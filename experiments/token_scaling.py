@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from econ.baselines.mad import Debate
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer
 from econ.embed.base import Embedder
@@ -25,12 +24,16 @@ from econ.game.episode import EpisodeRunner, GameSettings
 from econ.game.policy import BeliefPolicy
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
+from econ.methods import Players
+from econ.methods.mad import Debate
 from econ.nn.belief import BeliefNetwork
 
 SOLUTION_WORDS = 150
 STRATEGY_WORDS = 40
-_FILLER = ("we read the quantities in the problem and combine them one step at a time checking each "
-           "intermediate result against the question before moving on to the next step").split()
+_FILLER = (
+    "we read the quantities in the problem and combine them one step at a time checking each "
+    "intermediate result against the question before moving on to the next step"
+).split()
 
 
 def realistic_responder(request: dict) -> str:
@@ -48,8 +51,9 @@ def realistic_responder(request: dict) -> str:
 
 def loopback_client(server: LoopbackServer) -> LLMClient:
     """A client with no cache, so every call is really sent and counted."""
-    return LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=None,
-                     max_concurrency=16)
+    return LLMClient(
+        OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=None, max_concurrency=16
+    )
 
 
 async def _tokens(play, problems: list[Problem]) -> dict[str, float]:
@@ -64,8 +68,8 @@ async def _tokens(play, problems: list[Problem]) -> dict[str, float]:
         "last_round_prompt_tokens": sum(_last_round_prompt(r) for r in results) / n,
         # executors' (or debaters') tokens alone; the rest is the coordinator's
         "executor_prompt_tokens": sum(c.prompt_tokens for r in results for c in r.calls if c.role == "executor") / n,
-        "executor_completion_tokens": sum(
-            c.completion_tokens for r in results for c in r.calls if c.role == "executor") / n,
+        "executor_completion_tokens": sum(c.completion_tokens for r in results for c in r.calls if c.role == "executor")
+        / n,
     }
 
 
@@ -74,23 +78,34 @@ def _last_round_prompt(result) -> int:
     return sum(c.prompt_tokens for c in result.calls if c.round == last and c.role != "strategy")
 
 
-async def measure_n(cfg: DictConfig, n: int, rounds: int, problems: list[Problem], client: LLMClient,
-                    embedder: Embedder) -> dict[str, dict[str, float]]:
+async def measure_n(
+    cfg: DictConfig, n: int, rounds: int, problems: list[Problem], client: LLMClient, embedder: Embedder
+) -> dict[str, dict[str, float]]:
     """Mean tokens per problem of ECON (untrained beliefs, `rounds` BNE rounds) and MAD (`rounds` rounds) at N = n."""
     agents = cfg.agents
     torch.manual_seed(cfg.seed)
     belief = BeliefNetwork.untrained(agents, n, embedder.dim)
     settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, threshold=0.0, max_rounds=1)
     runner = EpisodeRunner(client, embedder, settings)
-    mad = Debate(f"mad_n{n}", n, rounds, cfg.method.temperature, cfg.method.penalty, agents.top_p,
-                 agents.max_tokens_executor, cfg.seed)
+    mad = Debate(
+        f"mad_n{n}",
+        n,
+        rounds,
+        cfg.method.temperature,
+        cfg.method.penalty,
+        agents.top_p,
+        agents.max_tokens_executor,
+        cfg.seed,
+    )
 
     async def play_econ(problem: Problem):
         result, _ = await runner.play(problem, f"econ_n{n}", rounds, BeliefPolicy(belief))
         return result
 
-    return {"econ": await _tokens(play_econ, problems),
-            "mad": await _tokens(lambda problem: mad.play(client, problem), problems)}
+    return {
+        "econ": await _tokens(play_econ, problems),
+        "mad": await _tokens(lambda problem: mad.play(Players(client), problem), problems),
+    }
 
 
 def measure(cfg: DictConfig, ns: list[int], rounds: int, problems: list[Problem], embedder: Embedder) -> list[dict]:
@@ -104,8 +119,9 @@ def measure(cfg: DictConfig, ns: list[int], rounds: int, problems: list[Problem]
                 measured = loop.run_until_complete(measure_n(cfg, n, rounds, problems, client, embedder))
                 for method, numbers in measured.items():
                     total = numbers["prompt_tokens"] + numbers["completion_tokens"]
-                    rows.append({"n_agents": n, "method": method, "rounds": rounds, **numbers,
-                                 "tokens_per_problem": total})
+                    rows.append(
+                        {"n_agents": n, "method": method, "rounds": rounds, **numbers, "tokens_per_problem": total}
+                    )
         finally:
             loop.run_until_complete(client.aclose())
             loop.close()

@@ -468,6 +468,7 @@ def test_parse_rate_is_fraction_of_present_answers(answers, expected):
 
 # ------------------------------------------------------------------ every shipped gold
 
+
 @pytest.fixture(scope="module")
 def gsm8k_test():
     return load_splits(OmegaConf.load("conf/dataset/gsm8k.yaml"), seed=0).test
@@ -486,8 +487,9 @@ def test_every_gsm8k_test_solution_yields_its_gold(gsm8k_test):
 
 
 def test_no_gsm8k_test_solution_matches_the_next_integer(gsm8k_test):
-    wrong = [p.id for p in gsm8k_test if answers_match(extract_answer(p.solution), str(parse_number(p.answer) + 1),
-                                                       "gsm8k")]
+    wrong = [
+        p.id for p in gsm8k_test if answers_match(extract_answer(p.solution), str(parse_number(p.answer) + 1), "gsm8k")
+    ]
     assert wrong == []
 
 
@@ -513,6 +515,9 @@ def test_every_svamp_gold_is_recovered_from_written_answers(svamp_all):
 
 
 def test_no_svamp_gold_matches_a_tenfold_answer(svamp_all):
-    wrong = [p.id for p in svamp_all if parse_number(p.answer) != 0
-             and answers_match(f"\\boxed{{{p.answer}0}}", p.answer, "svamp")]
+    wrong = [
+        p.id
+        for p in svamp_all
+        if parse_number(p.answer) != 0 and answers_match(f"\\boxed{{{p.answer}0}}", p.answer, "svamp")
+    ]
     assert wrong == []

@@ -14,19 +14,19 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from econ.baselines.budget import load_budget, nearest_whole
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError
-from econ.evaluate import run as evaluate_run
+from econ.eval.report import summarize
+from econ.evaluate import evaluate as evaluate_run
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
-from econ.game.policy import BeliefPolicy
+from econ.methods import Players, build_method
+from econ.methods.budget import load_budget, nearest_whole
 from econ.nn.belief import BeliefNetwork
-from econ.pipeline import build_baseline
-from econ.report import summarize
 
 REPO = Path(__file__).resolve().parents[1]
 PROBLEMS = [
@@ -68,11 +68,15 @@ def evaluate_config(method: str, *overrides: str):
 
 
 def build(method: str, *overrides: str):
-    return build_baseline(evaluate_config(method, *overrides).method)
+    return build_method(evaluate_config(method, *overrides).method)
 
 
 def client_for(server, cache: ResponseCache | None = None) -> LLMClient:
     return LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=cache)
+
+
+def players_for(server, cache: ResponseCache | None = None) -> Players:
+    return Players(client_for(server, cache))
 
 
 def user_text(messages) -> str:
@@ -81,9 +85,18 @@ def user_text(messages) -> str:
 
 async def econ_results_json(server, tmp_path: Path, n_agents: int = 3, k_rounds: int = 2) -> Path:
     """A real ECON evaluation (all k_rounds played) against the server, written as a results.json."""
-    settings = GameSettings(n_agents=n_agents, top_p=0.9, max_tokens_strategy=50, max_tokens_executor=64,
-                            max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
-                            executors_see_commitment=True, seed=0)
+    settings = GameSettings(
+        n_agents=n_agents,
+        top_p=0.9,
+        max_tokens_strategy=50,
+        max_tokens_executor=64,
+        max_tokens_commitment=64,
+        coordinator_temperature=0.2,
+        threshold=0.0,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+    )
     belief = BeliefNetwork(n_agents, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     runner = EpisodeRunner(client_for(server), HashEmbedder(), settings)
     results = [(await runner.play(p, "econ", k_rounds, BeliefPolicy(belief)))[0] for p in PROBLEMS]
@@ -95,7 +108,7 @@ async def econ_results_json(server, tmp_path: Path, n_agents: int = 3, k_rounds:
 
 async def test_single_makes_one_greedy_call_and_scores_its_box(loopback_factory):
     server = loopback_factory(responder=lambda request: "3 + 4 = 7, so \\boxed{7}")
-    result = await build("single").play(client_for(server), PROBLEMS[0])
+    result = await build("single").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 1 and len(server.chat_requests()) == 1
     assert server.chat_requests()[0]["temperature"] == 0.0
     assert result.final_answer == "7" and result.correct
@@ -110,7 +123,7 @@ async def test_self_consistency_returns_the_majority_of_its_samples(loopback_fac
             return f"so \\boxed{{{next(votes)}}}"
 
     server = loopback_factory(responder=responder)
-    result = await build("self_consistency", "method.samples=5").play(client_for(server), PROBLEMS[0])
+    result = await build("self_consistency", "method.samples=5").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 5 and sorted(result.rounds[0].answers) == ["12", "7", "7", "7", "9"]
     assert result.final_answer == "7" and result.correct
     seeds = {body["seed"] for body in server.chat_requests()}
@@ -119,7 +132,7 @@ async def test_self_consistency_returns_the_majority_of_its_samples(loopback_fac
 
 async def test_mad_agents_see_their_own_and_every_other_agents_previous_answer(loopback_factory):
     server = loopback_factory(responder=NumberedReplies())
-    result = await build("mad", "method.agents=3", "method.rounds=3").play(client_for(server), PROBLEMS[0])
+    result = await build("mad", "method.agents=3", "method.rounds=3").play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 9 and len(server.chat_requests()) == 9 and result.rounds_used == 3
     sent = {user_text(body["messages"]) for body in server.chat_requests()}
     for r in (1, 2):
@@ -136,12 +149,22 @@ async def test_mad_agents_see_their_own_and_every_other_agents_previous_answer(l
 
 async def test_econ_executors_never_see_another_executors_answer(loopback_factory, tmp_path):
     server = loopback_factory(responder=NumberedReplies())
-    settings = GameSettings(n_agents=3, top_p=0.9, max_tokens_strategy=50, max_tokens_executor=64,
-                            max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
-                            executors_see_commitment=True, seed=0)
+    settings = GameSettings(
+        n_agents=3,
+        top_p=0.9,
+        max_tokens_strategy=50,
+        max_tokens_executor=64,
+        max_tokens_commitment=64,
+        coordinator_temperature=0.2,
+        threshold=0.0,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+    )
     belief = BeliefNetwork(3, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     result, _ = await EpisodeRunner(client_for(server), HashEmbedder(), settings).play(
-        PROBLEMS[0], "econ", 2, BeliefPolicy(belief))
+        PROBLEMS[0], "econ", 2, BeliefPolicy(belief)
+    )
     sent = [user_text(body["messages"]) for body in server.chat_requests()]
     executor_texts = {(c.round, c.agent): c.text for c in result.calls if c.role == "executor"}
     assert len(executor_texts) == 6
@@ -163,10 +186,10 @@ async def test_calls_budget_is_matched_exactly(loopback_factory, tmp_path):
     for method, extra in (("self_consistency", []), ("mad", ["method.agents=3"])):
         baseline = build(method, *budget, *extra)
         before = len(server.chat_requests())
-        results = [await baseline.play(client_for(server), p) for p in PROBLEMS]
+        results = [await baseline.play(players_for(server), p) for p in PROBLEMS]
         assert [r.llm_calls for r in results] == [9, 9]
         assert len(server.chat_requests()) - before == 18
-    assert build("mad", *budget, "method.agents=3").describe()["budget"]["matched_per_problem"].startswith("9 calls")
+    assert build("mad", *budget, "method.agents=3").settings()["budget"]["matched_per_problem"].startswith("9 calls")
 
 
 async def test_calls_budget_takes_the_nearest_feasible_debate_when_not_divisible(loopback_factory, tmp_path):
@@ -174,8 +197,8 @@ async def test_calls_budget_takes_the_nearest_feasible_debate_when_not_divisible
     source = await econ_results_json(server, tmp_path)  # 9 calls per problem
     mad = build("mad", "method.budget=calls", f"method.budget_source={source}", "method.agents=4")
     assert mad.rounds == 2  # 9 / 4 = 2.25 -> 2 rounds, 8 calls: the nearest multiple of 4
-    assert mad.describe()["budget"]["matched_per_problem"] == "8 calls (4 agents x 2 rounds)"
-    result = await mad.play(client_for(server), PROBLEMS[0])
+    assert mad.settings()["budget"]["matched_per_problem"] == "8 calls (4 agents x 2 rounds)"
+    result = await mad.play(players_for(server), PROBLEMS[0])
     assert result.llm_calls == 8
     assert nearest_whole(4.5) == 5 and nearest_whole(0.2) == 1
 
@@ -189,9 +212,9 @@ async def test_token_budget_stops_at_the_first_sample_that_reaches_it(loopback_f
     server = loopback_factory(completion_tokens=30)  # every reply costs 30 completion tokens
     source = write_summary(tmp_path / "results.json", completion_tokens=200)  # 100 per problem
     budget = ["method.budget=completion_tokens", f"method.budget_source={source}"]
-    sc = await build("self_consistency", *budget).play(client_for(server), PROBLEMS[0])
+    sc = await build("self_consistency", *budget).play(players_for(server), PROBLEMS[0])
     assert sc.llm_calls == 4 and sc.completion_tokens == 120  # 90 < 100 <= 120
-    mad = await build("mad", *budget, "method.agents=3").play(client_for(server), PROBLEMS[0])
+    mad = await build("mad", *budget, "method.agents=3").play(players_for(server), PROBLEMS[0])
     assert mad.rounds_used == 2 and mad.completion_tokens == 180  # a round of 3 costs 90: never cut short
 
 
@@ -199,11 +222,15 @@ async def test_rerun_is_served_from_the_cache_with_the_same_accounting(loopback_
     server = loopback_factory(responder=NumberedReplies())
     cache = ResponseCache(tmp_path / "cache.sqlite")
     mad = build("mad", "method.agents=3", "method.rounds=2")
-    first = await mad.play(client_for(server, cache), PROBLEMS[1])
-    second = await mad.play(client_for(server, cache), PROBLEMS[1])
+    first = await mad.play(players_for(server, cache), PROBLEMS[1])
+    second = await mad.play(players_for(server, cache), PROBLEMS[1])
     assert len(server.chat_requests()) == 6 and second.cache_hits == 6 and first.cache_hits == 0
     assert (second.llm_calls, second.prompt_tokens, second.completion_tokens, second.final_answer) == (
-        first.llm_calls, first.prompt_tokens, first.completion_tokens, first.final_answer)
+        first.llm_calls,
+        first.prompt_tokens,
+        first.completion_tokens,
+        first.final_answer,
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,15 +266,34 @@ def test_evaluate_refuses_bad_input_before_loading_anything():
 
 
 def test_evaluate_runs_a_baseline_without_a_checkpoint(loopback, tmp_path):
-    overrides = ["method=mad", "method.rounds=2", "agents.n_agents=2", "model=openai_compatible",
-                 f"model.base_url={loopback.base_url}", "model.model=loopback", "dataset.limit=2",
-                 f"hydra.run.dir={tmp_path / 'run'}"]
+    overrides = [
+        "method=mad",
+        "method.rounds=2",
+        "agents.n_agents=2",
+        "model=openai_compatible",
+        f"model.base_url={loopback.base_url}",
+        "model.model=loopback",
+        "dataset.limit=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     env = {**os.environ, "ECON_CACHE_DIR": str(tmp_path / "cache"), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "econ.evaluate", *overrides], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "econ.evaluate", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["methods"]["mad"]["n"] == 2 and results["methods"]["mad"]["llm_calls_per_problem"] == 4
-    assert results["baseline"] == {"method": "mad", "agents": 2, "rounds": 2, "temperature": 0.7, "penalty": 0.1,
-                                   "budget": None}
+    assert results["baseline"] == {
+        "method": "mad",
+        "agents": 2,
+        "rounds": 2,
+        "temperature": 0.7,
+        "penalty": 0.1,
+        "budget": None,
+    }
     assert len(loopback.chat_requests()) == 8

@@ -10,8 +10,10 @@ import threading
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.data.datasets import Problem
 from econ.devtools.bandit import HashEmbedder
+from econ.eval.report import summarize
 from econ.game import prompts
 from econ.game.episode import FIXED_POINT, MAX_ROUNDS, EpisodeRunner, GameSettings
 from econ.game.policy import BeliefPolicy, FixedActionPolicy
@@ -19,7 +21,6 @@ from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 from econ.nn import Networks, collate, econ_losses
 from econ.nn.observation import FLAGS, TEXT_FIELDS
-from econ.report import summarize
 
 PROBLEM = Problem("t:1", "Tom has 3 apples and buys 4 more. How many apples does he have?", "7", "svamp")
 N = 3
@@ -47,9 +48,18 @@ class ScriptedTeam:
 
 
 def settings(threshold: float = 0.01, max_rounds: int = 1) -> GameSettings:
-    return GameSettings(n_agents=N, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
-                        max_tokens_commitment=32, coordinator_temperature=0.2, threshold=threshold,
-                        max_rounds=max_rounds, executors_see_commitment=True, seed=0)
+    return GameSettings(
+        n_agents=N,
+        top_p=0.9,
+        max_tokens_strategy=16,
+        max_tokens_executor=32,
+        max_tokens_commitment=32,
+        coordinator_temperature=0.2,
+        threshold=threshold,
+        max_rounds=max_rounds,
+        executors_see_commitment=True,
+        seed=0,
+    )
 
 
 def fixed_policy() -> FixedActionPolicy:
@@ -58,7 +68,7 @@ def fixed_policy() -> FixedActionPolicy:
 
 def belief_policy(sigma: float = 0.0) -> BeliefPolicy:
     torch.manual_seed(0)
-    nets = Networks.build(N, HashEmbedder().dim, belief_dim=16, entity_dim=32, n_blocks=1)
+    nets = Networks.build(NetworkSettings(N, belief_dim=16, entity_dim=32, n_blocks=1), HashEmbedder().dim)
     return BeliefPolicy(nets.belief.eval(), sigma, torch.Generator().manual_seed(0))
 
 
@@ -89,8 +99,9 @@ async def test_a_real_fixed_point_stops_before_the_last_round(loopback_factory):
 
 async def test_moving_actions_are_no_fixed_point_even_when_the_commitment_holds(loopback_factory):
     # reworded answers change the observation, so an untrained policy's means move a little
-    result, _ = await play(loopback_factory(responder=ScriptedTeam(["7"], reworded=True)), belief_policy(),
-                           threshold=1e-9)
+    result, _ = await play(
+        loopback_factory(responder=ScriptedTeam(["7"], reworded=True)), belief_policy(), threshold=1e-9
+    )
     assert all(r.commitment_changed is False for r in result.rounds[1:])
     assert all(r.residual > 1e-9 for r in result.rounds[1:])
     assert result.stop_reason == MAX_ROUNDS and result.rounds_used == 3
@@ -98,8 +109,9 @@ async def test_moving_actions_are_no_fixed_point_even_when_the_commitment_holds(
 
 async def test_the_residual_compares_policy_means_not_exploration_noise(loopback_factory):
     # identical texts every round: after round 1 the next round would observe what round 1 did
-    result, transitions = await play(loopback_factory(responder=ScriptedTeam(["7"])), belief_policy(sigma=0.5),
-                                     threshold=1e-6)
+    result, transitions = await play(
+        loopback_factory(responder=ScriptedTeam(["7"])), belief_policy(sigma=0.5), threshold=1e-6
+    )
     assert result.rounds[1].residual == 0.0 and result.stop_reason == FIXED_POINT and result.rounds_used == 2
     assert result.rounds[0].residual > 1e-6  # round 0 saw no answers yet, round 1 did
     played = [t.action for t in transitions]
@@ -131,8 +143,9 @@ async def test_converged_describes_the_last_decision_step_only(loopback_factory)
 
 async def test_a_changed_commitment_moves_the_action_and_a_reworded_one_does_not(loopback_factory):
     async def second_round(commitment: str, why: str):
-        _, transitions = await play(loopback_factory(responder=ScriptedTeam([commitment], why=why)), belief_policy(),
-                                    k_rounds=2, threshold=1e-9)
+        _, transitions = await play(
+            loopback_factory(responder=ScriptedTeam([commitment], why=why)), belief_policy(), k_rounds=2, threshold=1e-9
+        )
         obs = transitions[1]
         with torch.no_grad():
             return obs.obs, belief_policy().belief.action_mean(belief_policy().belief(obs.obs[None], obs.flags[None]))
@@ -157,8 +170,9 @@ async def test_every_round_played_is_a_transition_observing_the_round_before(loo
 
 
 async def test_rounds_record_each_agents_best_response_gap_from_its_critic(loopback_factory):
-    result, _ = await play(loopback_factory(responder=ScriptedTeam(["7"], reworded=True)), belief_policy(),
-                           threshold=1e-9)
+    result, _ = await play(
+        loopback_factory(responder=ScriptedTeam(["7"], reworded=True)), belief_policy(), threshold=1e-9
+    )
     for record in result.rounds:
         assert len(record.best_response_gap) == N and all(gap >= 0 for gap in record.best_response_gap)
         assert len(record.reward_terms) == N
@@ -176,9 +190,11 @@ async def test_fixed_action_rounds_record_no_best_response_gap(loopback_factory)
 
 async def test_an_update_from_a_real_episode_trains_every_observation_field(loopback_factory):
     torch.manual_seed(0)
-    nets = Networks.build(N, HashEmbedder().dim, belief_dim=16, entity_dim=32, n_blocks=1)
-    _, transitions = await play(loopback_factory(responder=ScriptedTeam(["7", "8", "9"])),
-                                BeliefPolicy(nets.belief.eval(), 0.1, torch.Generator().manual_seed(0)))
+    nets = Networks.build(NetworkSettings(N, belief_dim=16, entity_dim=32, n_blocks=1), HashEmbedder().dim)
+    _, transitions = await play(
+        loopback_factory(responder=ScriptedTeam(["7", "8", "9"])),
+        BeliefPolicy(nets.belief.eval(), 0.1, torch.Generator().manual_seed(0)),
+    )
     nets.train()
     econ_losses(nets, nets.make_target(), collate(transitions), torch.tensor([0.4, 0.4, 0.2]))["loss"].backward()
     kinds = nets.belief.field_embedding.weight.grad  # one row per text field, then the flags token
@@ -190,8 +206,14 @@ async def test_an_update_from_a_real_episode_trains_every_observation_field(loop
 class RewordingTeam:
     """Executors say 51 in new words every round; the coordinator commits to `commitments` in turn."""
 
-    WORDINGS = ["We add 20 and 31 to get 51.", "Twenty plus thirty-one is 51.", "The total is 20 + 31 = 51.",
-                "Combining both amounts gives 51.", "Summing the two numbers: 51.", "So altogether there are 51."]
+    WORDINGS = [
+        "We add 20 and 31 to get 51.",
+        "Twenty plus thirty-one is 51.",
+        "The total is 20 + 31 = 51.",
+        "Combining both amounts gives 51.",
+        "Summing the two numbers: 51.",
+        "So altogether there are 51.",
+    ]
 
     def __init__(self, commitments: list[str]):
         self.commitments = itertools.cycle(commitments)
@@ -222,7 +244,9 @@ async def test_at_the_shipped_threshold_rewording_is_a_fixed_point_and_a_flip_mo
     async def play_team(team):
         torch.manual_seed(0)
         policy = BeliefPolicy(BeliefNetwork.untrained(cfg.agents, N, embedder.dim))
-        client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=loopback_factory(responder=team).base_url))
+        client = LLMClient(
+            OpenAICompatibleBackend(model="loopback", base_url=loopback_factory(responder=team).base_url)
+        )
         try:
             return (await EpisodeRunner(client, embedder, game).play(PROBLEM, "econ", 3, policy))[0]
         finally:

@@ -12,8 +12,9 @@ def test_structured_commitments_are_json_and_a_refusing_server_falls_back(tmp_pa
     monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
-    commitment_json_rate.main(["--out", str(tmp_path / "out"), "--limit", "2", "--loopback",
-                               "agents.belief_dim=16", "agents.entity_dim=32"])
+    commitment_json_rate.main(
+        ["--out", str(tmp_path / "out"), "--limit", "2", "--loopback", "agents.belief_dim=16", "agents.entity_dim=32"]
+    )
     table = capsys.readouterr().out
     assert "| plain | loopback | 2 | 0% | 100% |" in table
     assert "| structured | loopback | 2 | 100% | 0% |" in table

@@ -7,21 +7,24 @@ import json
 import pytest
 
 from econ.data.answers import answers_match
-from econ.game.hierarchy import decide
 from econ.game.prompts import parse_commitment
+from econ.game.tree import decide
 
 
 def reply(answer: object, justification: str = "The solvers agree.") -> str:
     return json.dumps({"answer": answer, "justification": justification})
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ("\\frac{1}{2}", "\\frac{1}{2}"),
-    ("\\boxed{7}", "7"),
-    ("\\boxed{\\frac{3}{4}}", "\\frac{3}{4}"),
-    ("\\sqrt{2}+\\frac{1}{\\sqrt{3}}", "\\sqrt{2}+\\frac{1}{\\sqrt{3}}"),
-    ("(1, 2) \\cup \\{3\\}", "(1, 2) \\cup \\{3\\}"),
-])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("\\frac{1}{2}", "\\frac{1}{2}"),
+        ("\\boxed{7}", "7"),
+        ("\\boxed{\\frac{3}{4}}", "\\frac{3}{4}"),
+        ("\\sqrt{2}+\\frac{1}{\\sqrt{3}}", "\\sqrt{2}+\\frac{1}{\\sqrt{3}}"),
+        ("(1, 2) \\cup \\{3\\}", "(1, 2) \\cup \\{3\\}"),
+    ],
+)
 def test_math_style_answers_with_braces_are_read_whole(answer, expected):
     assert parse_commitment(reply(answer)) == (expected, "The solvers agree.", True)
 
@@ -44,8 +47,9 @@ def test_code_fence_and_prose_around_the_object_are_ignored():
 
 
 def test_nested_objects_and_braces_in_strings_do_not_cut_the_object_short():
-    text = ('x {"answer": "5", "justification": "sets {a, b} and {c}", '
-            '"detail": {"answer": "9", "steps": [1, {"k": 2}]}}')
+    text = (
+        'x {"answer": "5", "justification": "sets {a, b} and {c}", "detail": {"answer": "9", "steps": [1, {"k": 2}]}}'
+    )
     assert parse_commitment(text) == ("5", "sets {a, b} and {c}", True)
 
 
@@ -57,12 +61,25 @@ def test_the_last_object_with_an_answer_wins():
 
 def test_a_number_answer_and_raw_newlines_in_strings_are_accepted():
     assert parse_commitment('{"answer": 7, "justification": "because"}') == ("7", "because", True)
-    assert parse_commitment('{"answer": "8", "justification": "line one\nline two"}') == ("8", "line one\nline two",
-                                                                                         True)
+    assert parse_commitment('{"answer": "8", "justification": "line one\nline two"}') == (
+        "8",
+        "line one\nline two",
+        True,
+    )
 
 
-@pytest.mark.parametrize("text", ["The answer is 5.", '{"answer": "5"', "{answer: 5}", '{"answer": null}',
-                                  '{"answer": "  "}', '["answer", "5"]', ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is 5.",
+        '{"answer": "5"',
+        "{answer: 5}",
+        '{"answer": null}',
+        '{"answer": "  "}',
+        '["answer", "5"]',
+        "",
+    ],
+)
 def test_replies_without_a_json_answer_are_not_commitments(text):
     assert parse_commitment(text) == (None, "", False)
 

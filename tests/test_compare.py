@@ -11,28 +11,46 @@ import pytest
 from hydra import compose, initialize_config_dir
 from test_baselines import HashEmbedder
 
-from econ.baselines.budget import nearest_whole
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 from econ.data.datasets import Problem
 from econ.errors import ConfigError, EconError
+from econ.methods.budget import nearest_whole
 from experiments import compare_methods, token_scaling
 
 REPO = Path(__file__).resolve().parents[1]
 IDS = ["svamp:a", "svamp:b", "svamp:c", "svamp:d"]
 
 
-FIXED_SAMPLING = {"temperature": {"mean": 0.7, "min": 0.7, "max": 0.7},
-                  "penalty": {"mean": 0.1, "min": 0.1, "max": 0.1}}
+FIXED_SAMPLING = {
+    "temperature": {"mean": 0.7, "min": 0.7, "max": 0.7},
+    "penalty": {"mean": 0.1, "min": 0.1, "max": 0.1},
+}
 
 
 def summary(accuracy: float, calls: float, **extra) -> dict:
-    return {"n": 4, "accuracy": accuracy, "accuracy_ci95": [0.1234, 0.8766], "parse_rate": 0.75,
-            "llm_calls_per_problem": calls, "prompt_tokens": 4000, "completion_tokens": 1000,
-            "tokens_per_problem": 1250.0, "wall_s": 8.0, "cache_hits": 3, "sampling": FIXED_SAMPLING, **extra}
+    return {
+        "n": 4,
+        "accuracy": accuracy,
+        "accuracy_ci95": [0.1234, 0.8766],
+        "parse_rate": 0.75,
+        "llm_calls_per_problem": calls,
+        "prompt_tokens": 4000,
+        "completion_tokens": 1000,
+        "tokens_per_problem": 1250.0,
+        "wall_s": 8.0,
+        "cache_hits": 3,
+        "sampling": FIXED_SAMPLING,
+        **extra,
+    }
 
 
-def fake_run(root: Path, methods: dict[str, dict], ids: list[str] = IDS, baseline: dict | None = None,
-             correct: dict[str, list[bool]] | None = None) -> Path:
+def fake_run(
+    root: Path,
+    methods: dict[str, dict],
+    ids: list[str] = IDS,
+    baseline: dict | None = None,
+    correct: dict[str, list[bool]] | None = None,
+) -> Path:
     """A run dir as econ.evaluate leaves it: results.json plus one per-problem log per method."""
     root.mkdir(parents=True)
     for method in methods:
@@ -40,34 +58,52 @@ def fake_run(root: Path, methods: dict[str, dict], ids: list[str] = IDS, baselin
         outcomes = (correct or {}).get(method, [False] * len(ids))
         lines = [json.dumps({"problem_id": pid, "correct": ok}) for pid, ok in zip(ids, outcomes)]
         (root / f"results_{method}.jsonl").write_text("\n".join(lines) + "\n")
-    results = {"methods": methods, "dataset": "svamp", "model": "m", "baseline": baseline,
-               "config": {"agents": {"n_agents": 3}, "bne": {"max_iterations_infer": 2}}}
+    results = {
+        "methods": methods,
+        "dataset": "svamp",
+        "model": "m",
+        "baseline": baseline,
+        "config": {"agents": {"n_agents": 3}, "bne": {"max_iterations_infer": 2}},
+    }
     path = root / "results.json"
     path.write_text(json.dumps(results))
     return path
 
 
 def matched(method: str, **fields) -> dict:
-    return {"method": method, **fields, "budget": {"kind": "calls", "target_per_problem": 9.0, "method": "econ",
-                                                   "source": "runs/econ_untrained/results.json",
-                                                   "matched_per_problem": "9 calls"}}
+    return {
+        "method": method,
+        **fields,
+        "budget": {
+            "kind": "calls",
+            "target_per_problem": 9.0,
+            "method": "econ",
+            "source": "runs/econ_untrained/results.json",
+            "matched_per_problem": "9 calls",
+        },
+    }
 
 
 def test_table_is_read_from_results_json_not_recomputed(tmp_path):
     econ = fake_run(tmp_path / "econ", {"econ_no_bne": summary(0.5, 5.0), "econ": summary(0.625, 9.0)})
-    sc = fake_run(tmp_path / "sc", {"self_consistency": summary(0.375, 9.0)},
-                  baseline=matched("self_consistency", samples=9))
-    rows = [compare_methods.read_row("econ_no_bne", econ, untrained=True),
-            compare_methods.read_row("econ", econ, untrained=True),
-            compare_methods.read_row("self_consistency", sc, untrained=True)]
+    sc = fake_run(
+        tmp_path / "sc", {"self_consistency": summary(0.375, 9.0)}, baseline=matched("self_consistency", samples=9)
+    )
+    rows = [
+        compare_methods.read_row("econ_no_bne", econ, untrained=True),
+        compare_methods.read_row("econ", econ, untrained=True),
+        compare_methods.read_row("self_consistency", sc, untrained=True),
+    ]
     compare_methods.check_same_problems(rows)
     compare_methods.add_paired(rows)
     note = compare_methods.budget_note("calls", rows)
     compare_methods.write_markdown(rows, note, tmp_path / "compare.md", scaling=None)
     compare_methods.write_csv(rows, tmp_path / "compare.csv")
     table = (tmp_path / "compare.md").read_text()
-    assert ("| econ (untrained policy) | N=3, K<=2 rounds | T 0.70, p 0.10 | 4 | 62.5% [12.3%, 87.7%] | - | 75.0% "
-            "| 9.00 | 1000 | 250 | 2.00 | 3 |") in table
+    assert (
+        "| econ (untrained policy) | N=3, K<=2 rounds | T 0.70, p 0.10 | 4 | 62.5% [12.3%, 87.7%] | - | 75.0% "
+        "| 9.00 | 1000 | 250 | 2.00 | 3 |"
+    ) in table
     assert "| self_consistency | matched: 9 calls | T 0.70, p 0.10 | 4 | 37.5% [12.3%, 87.7%] |" in table
     assert "matched to econ's LLM calls per problem (9.00, read from runs/econ_untrained/results.json)" in table
     with (tmp_path / "compare.csv").open() as handle:
@@ -76,16 +112,26 @@ def test_table_is_read_from_results_json_not_recomputed(tmp_path):
 
 
 def test_each_method_is_compared_with_econ_problem_by_problem_with_an_interval(tmp_path):
-    econ_sampling = {"temperature": {"mean": 1.05, "min": 0.1, "max": 2.0},
-                     "penalty": {"mean": 0.5, "min": 0.1, "max": 0.9}}
-    econ = fake_run(tmp_path / "econ", {"econ_no_bne": summary(0.25, 5.0), "econ": summary(0.5, 9.0,
-                                                                                           sampling=econ_sampling)},
-                    correct={"econ_no_bne": [True, False, False, False], "econ": [True, True, False, False]})
-    sc = fake_run(tmp_path / "sc", {"self_consistency": summary(0.5, 9.0)}, baseline=matched("self_consistency"),
-                  correct={"self_consistency": [False, False, True, True]})
-    rows = [compare_methods.read_row("econ_no_bne", econ, untrained=True),
-            compare_methods.read_row("econ", econ, untrained=True),
-            compare_methods.read_row("self_consistency", sc, untrained=True)]
+    econ_sampling = {
+        "temperature": {"mean": 1.05, "min": 0.1, "max": 2.0},
+        "penalty": {"mean": 0.5, "min": 0.1, "max": 0.9},
+    }
+    econ = fake_run(
+        tmp_path / "econ",
+        {"econ_no_bne": summary(0.25, 5.0), "econ": summary(0.5, 9.0, sampling=econ_sampling)},
+        correct={"econ_no_bne": [True, False, False, False], "econ": [True, True, False, False]},
+    )
+    sc = fake_run(
+        tmp_path / "sc",
+        {"self_consistency": summary(0.5, 9.0)},
+        baseline=matched("self_consistency"),
+        correct={"self_consistency": [False, False, True, True]},
+    )
+    rows = [
+        compare_methods.read_row("econ_no_bne", econ, untrained=True),
+        compare_methods.read_row("econ", econ, untrained=True),
+        compare_methods.read_row("self_consistency", sc, untrained=True),
+    ]
     compare_methods.add_paired(rows)
     compare_methods.write_markdown(rows, "note", tmp_path / "compare.md", scaling=None)
     compare_methods.write_csv(rows, tmp_path / "compare.csv")
@@ -97,19 +143,29 @@ def test_each_method_is_compared_with_econ_problem_by_problem_with_an_interval(t
     with (tmp_path / "compare.csv").open() as handle:
         csv_rows = {row["method"]: row for row in csv.DictReader(handle)}
     sc_row, no_bne = csv_rows["self_consistency"], csv_rows["econ_no_bne"]
-    assert (sc_row["only_this_solved"], sc_row["only_econ_solved"], float(sc_row["vs_econ_mcnemar_p"])) == ("2", "2",
-                                                                                                            1.0)
+    assert (sc_row["only_this_solved"], sc_row["only_econ_solved"], float(sc_row["vs_econ_mcnemar_p"])) == (
+        "2",
+        "2",
+        1.0,
+    )
     assert float(sc_row["vs_econ_ci_low"]) < 0 < float(sc_row["vs_econ_ci_high"])
     assert float(no_bne["vs_econ_diff"]) == -0.25 and (no_bne["only_this_solved"], no_bne["only_econ_solved"]) == (
-        "0", "1")
+        "0",
+        "1",
+    )
     assert csv_rows["econ"]["vs_econ_diff"] == "" and float(csv_rows["econ"]["T_max"]) == 2.0
 
 
 def test_pairing_reads_only_the_records_of_the_policy_results_json_names(tmp_path):
     run = fake_run(tmp_path / "run", {"econ": summary(0.5, 9.0, policy="new")})
     log = tmp_path / "run" / "results_econ.jsonl"
-    log.write_text("".join(json.dumps({"problem_id": pid, "correct": pid == "svamp:a", "policy": policy}) + "\n"
-                           for policy in ("new", "old") for pid in IDS))
+    log.write_text(
+        "".join(
+            json.dumps({"problem_id": pid, "correct": pid == "svamp:a", "policy": policy}) + "\n"
+            for policy in ("new", "old")
+            for pid in IDS
+        )
+    )
     correct = compare_methods.correct_by_problem("econ", run)
     assert correct == {"svamp:a": True, "svamp:b": False, "svamp:c": False, "svamp:d": False}
     log.write_text("".join(json.dumps({"problem_id": pid, "correct": True, "policy": "old"}) + "\n" for pid in IDS))
@@ -122,6 +178,30 @@ def test_econ_rows_say_how_long_their_policy_trained(tmp_path):
     econ.write_text(json.dumps({**results, "train_episodes": 20}))
     assert compare_methods.read_row("econ", econ, untrained=False)["label"] == "econ (policy trained 20 episodes)"
     assert compare_methods.read_row("econ", econ, untrained=True)["label"] == "econ (untrained policy)"
+
+
+def test_a_matched_method_at_its_own_settings_is_a_row_of_its_own(tmp_path):
+    econ = fake_run(tmp_path / "econ", {"econ": summary(0.5, 9.0)}, correct={"econ": [True, True, False, False]})
+    mad = fake_run(tmp_path / "mad", {"mad": summary(0.5, 9.0)}, baseline=matched("mad", agents=3, rounds=3))
+    own = fake_run(
+        tmp_path / "mad_own",
+        {"mad": summary(0.25, 6.0)},
+        baseline={"agents": 3, "rounds": 2},
+        correct={"mad": [True, False, False, False]},
+    )
+    paths = {"econ": econ, "mad": mad, compare_methods.own_run("mad"): own}
+    assert compare_methods.table_runs(paths) == [("econ", "econ"), ("mad", "mad"), ("mad_own", "mad")]
+    rows = [
+        compare_methods.read_row(m, paths[name], untrained=False, run=name)
+        for name, m in compare_methods.table_runs(paths)
+    ]
+    compare_methods.check_same_problems(rows)
+    compare_methods.add_paired(rows)
+    mine = rows[2]
+    assert (mine["label"], mine["budget"], mine["run"]) == ("mad (own settings)", "3 agents x 2 rounds", "mad_own")
+    assert mine["vs_econ_diff"] == pytest.approx(-0.25)  # its own per-problem log, not the matched run's
+    note = compare_methods.budget_note("calls", rows)
+    assert note.startswith("Equal budget: mad matched") and "(own settings): mad" in note
 
 
 def test_runs_on_different_problems_are_refused(tmp_path):
@@ -144,8 +224,16 @@ def test_command_line_errors_are_one_line_and_precede_any_run(tmp_path):
 def scaling_config():
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="evaluate", overrides=["method=mad", "agents.belief_dim=8", "agents.entity_dim=8",
-                                                          "agents.n_heads=2", "agents.n_blocks=1"])
+        return compose(
+            config_name="evaluate",
+            overrides=[
+                "method=mad",
+                "agents.belief_dim=8",
+                "agents.entity_dim=8",
+                "agents.n_heads=2",
+                "agents.n_blocks=1",
+            ],
+        )
 
 
 def test_mad_prompt_tokens_grow_quadratically_in_n_and_econs_linearly():
@@ -168,8 +256,11 @@ def test_realistic_responder_is_as_long_as_asked_and_ends_in_a_box():
     reply = token_scaling.realistic_responder(body)
     assert len(reply.split()) == token_scaling.SOLUTION_WORDS and reply.endswith("}")
     assert len(token_scaling.realistic_responder({**body, "max_tokens": 40}).split()) == 40
-    assert "answer" in json.loads(token_scaling.realistic_responder(
-        {**body, "messages": [{"role": "user", "content": "Reply with only a JSON object"}]}))
+    assert "answer" in json.loads(
+        token_scaling.realistic_responder(
+            {**body, "messages": [{"role": "user", "content": "Reply with only a JSON object"}]}
+        )
+    )
 
 
 @pytest.mark.slow
@@ -178,9 +269,24 @@ def test_one_command_runs_every_method_on_the_same_problems_at_equal_calls(loopb
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "compare"
-    compare_methods.main(["--out", str(out), "--limit", "2", "--n-agents", "2", "--rounds", "2", "--no-scaling",
-                          "model=openai_compatible", f"model.base_url={loopback.base_url}", "model.model=loopback",
-                          "agents.belief_dim=16", "agents.entity_dim=32"])
+    compare_methods.main(
+        [
+            "--out",
+            str(out),
+            "--limit",
+            "2",
+            "--n-agents",
+            "2",
+            "--rounds",
+            "2",
+            "--no-scaling",
+            "model=openai_compatible",
+            f"model.base_url={loopback.base_url}",
+            "model.model=loopback",
+            "agents.belief_dim=16",
+            "agents.entity_dim=32",
+        ]
+    )
     assert {p.name for p in out.iterdir()} >= {"compare.md", "compare.csv", "accuracy_vs_tokens.png", "runs"}
     with (out / "compare.csv").open() as handle:
         rows = {row["method"]: row for row in csv.DictReader(handle)}

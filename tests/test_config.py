@@ -8,7 +8,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from econ.config import redacted_container, register_resolvers, run_name, validate
+from econ.config.redaction import redacted_container
+from econ.config.resolvers import register_resolvers, run_name
+from econ.config.validate import validate
 from econ.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -82,13 +84,17 @@ def test_secret_in_config_is_refused():
 
 def test_redaction_masks_secret_values(monkeypatch):
     monkeypatch.setenv("TOGETHER_API_KEY", "sentinel-secret-123456")
-    cfg = OmegaConf.create({"model": {"base_url": "http://x/sentinel-secret-123456", "api_key_env": "TOGETHER_API_KEY"}})
+    cfg = OmegaConf.create(
+        {"model": {"base_url": "http://x/sentinel-secret-123456", "api_key_env": "TOGETHER_API_KEY"}}
+    )
     text = str(redacted_container(cfg))
     assert "sentinel-secret-123456" not in text and "TOGETHER_API_KEY" in text
 
 
 def test_run_name_is_stable_and_safe():
-    assert run_name("+experiment=svamp,dataset.path=/a/b.jsonl") == run_name("+experiment=svamp,dataset.path=/a/b.jsonl")
+    assert run_name("+experiment=svamp,dataset.path=/a/b.jsonl") == run_name(
+        "+experiment=svamp,dataset.path=/a/b.jsonl"
+    )
     assert "/" not in run_name("dataset.path=/a/b.jsonl")
     assert run_name("") == "defaults"
     assert run_name("x=1", False) != run_name("x=1", True)

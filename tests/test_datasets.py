@@ -40,6 +40,7 @@ def gsm8k():
 
 # ------------------------------------------------------------------ config group
 
+
 def test_all_dataset_group_files_share_the_same_keys():
     keys = {name: set(OmegaConf.load(CONF / f"{name}.yaml")) for name in ("svamp", "gsm8k", "math", "custom")}
     assert len({frozenset(k) for k in keys.values()}) == 1
@@ -52,6 +53,7 @@ def test_dataset_group_file_resolves_on_its_own(name):
 
 
 # ------------------------------------------------------------------ SVAMP
+
 
 def test_svamp_loads_all_1000_problems_offline(svamp):
     assert len(svamp.train) + len(svamp.test) == 1000
@@ -105,6 +107,7 @@ def test_svamp_keeps_source_order_within_a_split(svamp):
 
 # ------------------------------------------------------------------ GSM8K
 
+
 def test_gsm8k_uses_the_official_splits(gsm8k):
     assert (len(gsm8k.train), len(gsm8k.test)) == (7473, 1319)
 
@@ -132,6 +135,7 @@ def test_gsm8k_loads_fast_once_cached():
 
 
 # ------------------------------------------------------------------ limit
+
 
 def test_limit_caps_each_split():
     splits = load_splits(dataset_cfg("gsm8k", limit=20), seed=0)
@@ -163,6 +167,7 @@ def test_limit_does_not_move_problems_between_splits():
 
 
 # ------------------------------------------------------------------ validation split
+
 
 @pytest.fixture(scope="module")
 def svamp_validation():
@@ -210,8 +215,15 @@ def test_limit_caps_validation_and_keeps_it_apart_from_train():
 
 def test_validation_from_an_empty_train_split_says_test_fraction_took_it_all(tmp_path):
     path = write(tmp_path / "qa.jsonl", ROWS)
-    cfg = dataset_cfg("custom", path=str(path), question_field="prompt", answer_field="target", id_field="uid",
-                      test_fraction=1.0, validation_fraction=0.2)
+    cfg = dataset_cfg(
+        "custom",
+        path=str(path),
+        question_field="prompt",
+        answer_field="target",
+        id_field="uid",
+        test_fraction=1.0,
+        validation_fraction=0.2,
+    )
     with pytest.raises(DataError) as err:
         load_splits(cfg, seed=0)
     assert "no train problems to hold out" in one_line(err) and "dataset.test_fraction" in one_line(err)
@@ -316,6 +328,7 @@ def test_overlong_problems_are_skipped_and_counted(tmp_path, caplog):
 
 # ------------------------------------------------------------------ errors
 
+
 def one_line(err: pytest.ExceptionInfo) -> str:
     message = str(err.value)
     assert "\n" not in message
@@ -418,12 +431,19 @@ def test_custom_without_path_is_a_config_error():
 
 @pytest.mark.parametrize(
     ("override", "key"),
-    [({"test_fraction": 0.0}, "dataset.test_fraction"), ({"test_fraction": 1.5}, "dataset.test_fraction"),
-     ({"limit": 0}, "dataset.limit"), ({"limit": "ten"}, "dataset.limit"), ({"test_fraction": "x"}, "dataset.test_fraction"), ({"answer_type": "math"}, "dataset.answer_type"),
-     ({"answer_type": "text"}, "dataset.answer_type"), ({"offline": "maybe"}, "dataset.offline"),
-     ({"validation_fraction": -0.1}, "dataset.validation_fraction"),
-     ({"validation_fraction": 1.0}, "dataset.validation_fraction"),
-     ({"validation_fraction": "x"}, "dataset.validation_fraction")],
+    [
+        ({"test_fraction": 0.0}, "dataset.test_fraction"),
+        ({"test_fraction": 1.5}, "dataset.test_fraction"),
+        ({"limit": 0}, "dataset.limit"),
+        ({"limit": "ten"}, "dataset.limit"),
+        ({"test_fraction": "x"}, "dataset.test_fraction"),
+        ({"answer_type": "math"}, "dataset.answer_type"),
+        ({"answer_type": "text"}, "dataset.answer_type"),
+        ({"offline": "maybe"}, "dataset.offline"),
+        ({"validation_fraction": -0.1}, "dataset.validation_fraction"),
+        ({"validation_fraction": 1.0}, "dataset.validation_fraction"),
+        ({"validation_fraction": "x"}, "dataset.validation_fraction"),
+    ],
 )
 def test_bad_config_value_is_a_config_error_naming_the_key(override, key):
     with pytest.raises(ConfigError) as err:
@@ -443,7 +463,8 @@ def test_validation_fraction_that_empties_a_split_is_a_data_error(tmp_path, frac
 def test_plain_attribute_object_works_as_config(tmp_path):
     from types import SimpleNamespace
 
-    cfg = SimpleNamespace(name="custom", path=str(write(tmp_path / "qa.csv", ROWS)), question_field="prompt",
-                          answer_field="target")
+    cfg = SimpleNamespace(
+        name="custom", path=str(write(tmp_path / "qa.csv", ROWS)), question_field="prompt", answer_field="target"
+    )
     splits = load_splits(cfg, seed=0)
     assert len(splits.train) + len(splits.test) == 20

@@ -31,7 +31,10 @@ class CountingEmbedder:
 @pytest.fixture(scope="module")
 def local_embedder(tmp_path_factory):
     cfg = OmegaConf.create(
-        {"paths": {"cache_dir": str(tmp_path_factory.mktemp("cache"))}, "embedder": OmegaConf.load(CONF / "embedder/local.yaml")}
+        {
+            "paths": {"cache_dir": str(tmp_path_factory.mktemp("cache"))},
+            "embedder": OmegaConf.load(CONF / "embedder/local.yaml"),
+        }
     )
     return build_embedder(cfg.embedder)
 

@@ -12,10 +12,17 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import compose_config, loopback_overrides
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 
-TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1",
-        "learner.update_interval=2", "learner.batch_size=2", "logger=csv"]
+TINY = [
+    "agents.n_agents=2",
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "learner.update_interval=2",
+    "learner.batch_size=2",
+    "logger=csv",
+]
 METHODS = ("econ_no_bne", "econ")
 
 
@@ -27,10 +34,16 @@ def validation_run(tmp_path_factory):
     dataset = ["dataset=custom", f"dataset.path='{data}'", "dataset.validation_fraction=0.5"]
     splits = load_splits(compose_config(dataset, name="train").dataset, 42)  # the run's default seed
     with LoopbackServer(responder=addition_responder) as server:
-        args = [*loopback_overrides(server.base_url), *TINY, *dataset, "eval_split=validation",
-                f"hydra.run.dir={root / 'run'}"]
-        run = forkrun.run("econ.train", args, out_dir=root, env={**os.environ, "ECON_CACHE_DIR": str(root / "cache")},
-                          name="train")
+        args = [
+            *loopback_overrides(server.base_url),
+            *TINY,
+            *dataset,
+            "eval_split=validation",
+            f"hydra.run.dir={root / 'run'}",
+        ]
+        run = forkrun.run(
+            "econ.train", args, out_dir=root, env={**os.environ, "ECON_CACHE_DIR": str(root / "cache")}, name="train"
+        )
     assert run.returncode == 0, run.stderr[-2000:]
     return root / "run", splits, run.stdout
 

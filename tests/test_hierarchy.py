@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
+from econ.config.settings import NetworkSettings, load_settings
 from econ.data.datasets import Problem
 from econ.devtools.loopback import LoopbackServer, word_count
 from econ.embed import CachedEmbedder
@@ -21,15 +21,15 @@ from econ.embed.local import LocalEmbedder
 from econ.errors import ConfigError
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.game.policy import BeliefPolicy
-from econ.game.hierarchy import worst_case_prompts
 from econ.game.records import EpisodeResult
-from econ.hierarchy import commitment_levels, merge_fan_in, partition
+from econ.game.tree import worst_case_prompts
+from econ.learner.checkpoint import load_checkpoint
+from econ.learner.module import ECONModule
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
-from econ.module import ECONModule
 from econ.nn import BeliefEncoder, BeliefNetwork, Mixer, Networks, TransitionBatch, econ_losses
-from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer, per_group
-from econ.pipeline import learner_hparams
+from econ.nn.groups import commitment_levels, merge_fan_in, partition
+from econ.nn.hierarchical import HierarchicalBeliefEncoder, HierarchicalMixer, per_group
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PROBLEM = Problem("svamp:h-1", "Tom has 3 boxes with 7 apples each. How many apples does he have?", "21", "svamp")
@@ -44,6 +44,7 @@ def _config(*overrides: str):
 
 
 # ---- partition and tree ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("n", "g"), [(1, 4), (8, 4), (10, 4), (7, 1), (64, 4), (5, 5), (5, 9), (5, None)])
 def test_group_partition_covers_every_agent_once(n, g):
@@ -63,6 +64,7 @@ def test_commitment_tree_shrinks_to_one_global_node_with_bounded_fan_in(n, g):
 
 
 # ---- networks -------------------------------------------------------------------------------
+
 
 def test_per_group_batches_exactly_like_a_loop_over_groups():
     x, shared = torch.randn(3, 10, 5), torch.randn(3, 5)
@@ -95,8 +97,8 @@ def test_hierarchical_encoder_sees_groups_not_agent_order():
 
 
 def test_networks_are_flat_unless_groups_split_the_agents():
-    flat = Networks.build(8, 12, belief_dim=16, entity_dim=32, n_blocks=1, group_size=8)
-    grouped = Networks.build(8, 12, belief_dim=16, entity_dim=32, n_blocks=1, group_size=GROUP)
+    flat = Networks.build(NetworkSettings(8, belief_dim=16, entity_dim=32, n_blocks=1, group_size=8), 12)
+    grouped = Networks.build(NetworkSettings(8, belief_dim=16, entity_dim=32, n_blocks=1, group_size=GROUP), 12)
     assert type(flat.encoder) is BeliefEncoder and type(flat.mixer) is Mixer
     assert isinstance(grouped.encoder, HierarchicalBeliefEncoder) and isinstance(grouped.mixer, HierarchicalMixer)
 
@@ -104,13 +106,22 @@ def test_networks_are_flat_unless_groups_split_the_agents():
 def test_econ_losses_train_every_group_through_the_hierarchy():
     torch.manual_seed(0)
     n, obs_dim, batch = 10, 12, 6
-    nets = Networks.build(n, obs_dim, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
-                          feature_dim=16, group_size=GROUP)
+    nets = Networks.build(
+        NetworkSettings(
+            n, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16, feature_dim=16, group_size=GROUP
+        ),
+        obs_dim,
+    )
     data = TransitionBatch(
-        obs=torch.randn(batch, n, 5, obs_dim), flags=torch.ones(batch, n, 3), action=torch.rand(batch, n, 2),
-        reward_terms=torch.rand(batch, n, 3), commitment=torch.randn(batch, obs_dim),
-        team_correct=(torch.rand(batch) < 0.5).float(), next_obs=torch.randn(batch, n, 5, obs_dim),
-        next_flags=torch.ones(batch, n, 3), done=torch.zeros(batch),
+        obs=torch.randn(batch, n, 5, obs_dim),
+        flags=torch.ones(batch, n, 3),
+        action=torch.rand(batch, n, 2),
+        reward_terms=torch.rand(batch, n, 3),
+        commitment=torch.randn(batch, obs_dim),
+        team_correct=(torch.rand(batch) < 0.5).float(),
+        next_obs=torch.randn(batch, n, 5, obs_dim),
+        next_flags=torch.ones(batch, n, 3),
+        done=torch.zeros(batch),
     )
     losses = econ_losses(nets, nets.make_target(), data, torch.tensor([0.4, 0.4, 0.2]))
     losses["loss"].backward()
@@ -122,37 +133,46 @@ def test_econ_losses_train_every_group_through_the_hierarchy():
 
 # ---- checkpoints ----------------------------------------------------------------------------
 
+
+def _settings(*overrides: str):
+    return load_settings(_config("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", *overrides))
+
+
 def _module(*overrides: str) -> ECONModule:
-    cfg = _config("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", *overrides)
-    return ECONModule(learner_hparams(cfg), obs_dim=12)
+    return ECONModule(_settings(*overrides), obs_dim=12)
 
 
-def _checkpoint(module: ECONModule) -> dict:
+def _checkpoint(module: ECONModule, path) -> dict:
     checkpoint = {"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
     return checkpoint
 
 
-def test_checkpoint_from_eight_agents_is_refused_for_sixteen():
-    saved = _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"))
+def test_checkpoint_from_eight_agents_is_refused_for_sixteen(tmp_path):
+    _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"), tmp_path / "last.ckpt")
     with pytest.raises(ConfigError, match=r"agents.n_agents=16: the checkpoint was trained with agents.n_agents=8"):
-        _module("agents.n_agents=16", f"agents.group_size={GROUP}").restore(saved)
+        load_checkpoint(tmp_path / "last.ckpt", _settings("agents.n_agents=16", f"agents.group_size={GROUP}"))
 
 
-def test_checkpoint_with_other_group_size_is_refused():
-    saved = _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"))
-    with pytest.raises(ConfigError, match=r"agents.group_size=null: the checkpoint was trained with agents.group_size=4"):
-        _module("agents.n_agents=8", "agents.group_size=null").restore(saved)
+def test_checkpoint_with_other_group_size_is_refused(tmp_path):
+    _checkpoint(_module("agents.n_agents=8", f"agents.group_size={GROUP}"), tmp_path / "last.ckpt")
+    with pytest.raises(
+        ConfigError, match=r"agents.group_size=null: the checkpoint was trained with agents.group_size=4"
+    ):
+        load_checkpoint(tmp_path / "last.ckpt", _settings("agents.n_agents=8", "agents.group_size=null"))
 
 
-def test_group_size_covering_all_agents_loads_a_flat_checkpoint():
-    saved = _checkpoint(_module("agents.n_agents=3"))  # group_size null
-    module = _module("agents.n_agents=3", "agents.group_size=8")  # g >= N: the same flat networks
-    module.restore(saved)
+def test_group_size_covering_all_agents_loads_a_flat_checkpoint(tmp_path):
+    saved = _checkpoint(_module("agents.n_agents=3"), tmp_path / "last.ckpt")  # group_size null
+    settings = _settings("agents.n_agents=3", "agents.group_size=8")  # g >= N: the same flat networks
+    module = ECONModule(settings, obs_dim=12)
+    module.restore(load_checkpoint(tmp_path / "last.ckpt", settings))
     torch.testing.assert_close(module.state_dict(), saved["state_dict"])
 
 
 # ---- the game against a loopback server -----------------------------------------------------
+
 
 def long_responder(request: dict) -> str:
     """A strategy, a ~120-word solution ending in one of three boxed values, or a JSON commitment."""
@@ -176,15 +196,17 @@ def play_all(server, embedder, sizes: list[int], group_size: int | None, rounds:
     out = {}
     loop = asyncio.new_event_loop()
     # 16 in flight: the loopback server's listen backlog drops connections in larger bursts
-    client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=None,
-                       max_concurrency=16)
+    client = LLMClient(
+        OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=None, max_concurrency=16
+    )
     try:
         for n in sizes:
             torch.manual_seed(0)
             belief = BeliefNetwork(n, embedder.dim, belief_dim=16, entity_dim=32, n_blocks=1, dropout=0.0).eval()
             settings = dataclasses.replace(GameSettings.from_config(cfg), n_agents=n, group_size=group_size)
-            result, _ = loop.run_until_complete(EpisodeRunner(client, embedder, settings).play(
-                PROBLEM, f"h{n}", rounds, BeliefPolicy(belief)))
+            result, _ = loop.run_until_complete(
+                EpisodeRunner(client, embedder, settings).play(PROBLEM, f"h{n}", rounds, BeliefPolicy(belief))
+            )
             out[n] = {"result": result, "prompts": [call.prompt_tokens for call in result.calls]}
     finally:
         loop.run_until_complete(client.aclose())
@@ -195,8 +217,13 @@ def play_all(server, embedder, sizes: list[int], group_size: int | None, rounds:
 def prompt_bound(group_size: int) -> int:
     """f(g, L) in loopback tokens (words): the longest prompt any call can get with items at their max_tokens."""
     agents = _config().agents
-    longest = worst_case_prompts(PROBLEM.question, group_size, agents.max_tokens_strategy,
-                                 agents.max_tokens_executor, agents.max_tokens_commitment)
+    longest = worst_case_prompts(
+        PROBLEM.question,
+        group_size,
+        agents.max_tokens_strategy,
+        agents.max_tokens_executor,
+        agents.max_tokens_commitment,
+    )
     return max(word_count(" ".join(m["content"] for m in messages)) for messages in longest)
 
 
@@ -213,8 +240,9 @@ def test_prompt_length_stays_bounded_as_n_grows(hierarchical_runs):
 
 
 def test_total_tokens_grow_linearly_with_n(hierarchical_runs):
-    per_agent = {n: (run["result"].prompt_tokens + run["result"].completion_tokens) / n
-                 for n, run in hierarchical_runs.items()}
+    per_agent = {
+        n: (run["result"].prompt_tokens + run["result"].completion_tokens) / n for n, run in hierarchical_runs.items()
+    }
     assert max(per_agent.values()) / min(per_agent.values()) < 1.25, per_agent
 
 
@@ -230,8 +258,10 @@ def test_global_coordinator_reads_only_local_commitments(hierarchical_runs):
     for call in roots + [c for c in result.calls if c.role == "merge_commitment"]:
         text = call.messages[-1]["content"]
         assert "step step" not in text and text.count("Group ") <= merge_fan_in(GROUP)
-    calls_per_round = {role: sum(c.role == role and c.round == 0 for c in result.calls)
-                       for role in ("executor", "local_commitment", "merge_commitment", "commitment")}
+    calls_per_round = {
+        role: sum(c.role == role and c.round == 0 for c in result.calls)
+        for role in ("executor", "local_commitment", "merge_commitment", "commitment")
+    }
     assert calls_per_round == {"executor": 64, "local_commitment": 16, "merge_commitment": 4, "commitment": 1}
     assert sum(c.role == "strategy" for c in result.calls) == 16
 
@@ -259,7 +289,10 @@ def test_old_traces_without_hierarchy_fields_still_load(hierarchical_runs):
 
 
 def test_group_size_covering_all_agents_plays_the_flat_game(loopback_factory, embedder):
-    flat_server, covering_server = loopback_factory(responder=long_responder), loopback_factory(responder=long_responder)
+    flat_server, covering_server = (
+        loopback_factory(responder=long_responder),
+        loopback_factory(responder=long_responder),
+    )
     flat = play_all(flat_server, embedder, [6], None)
     covering = play_all(covering_server, embedder, [6], 6)
     strip = lambda requests: sorted(json.dumps(r, sort_keys=True) for r in requests)  # noqa: E731

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.data.answers import extract_answer
 from econ.data.datasets import load_splits
 from econ.devtools.runs import compose_config
@@ -31,8 +32,14 @@ INJECTED = (
 def _dataset(tmp_path, rows: list[dict], answer_type: str = "numeric"):
     for split in ("train", "test"):
         (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    cfg = compose_config(["dataset=custom", f"dataset.path='{tmp_path}/{{split}}.jsonl'",
-                          f"dataset.answer_type={answer_type}", "dataset.solution_field=solution"])
+    cfg = compose_config(
+        [
+            "dataset=custom",
+            f"dataset.path='{tmp_path}/{{split}}.jsonl'",
+            f"dataset.answer_type={answer_type}",
+            "dataset.solution_field=solution",
+        ]
+    )
     return load_splits(cfg.dataset, 42).test
 
 
@@ -49,8 +56,11 @@ def test_gold_from_the_solution_ignores_a_box_in_the_question(tmp_path):
 
 @pytest.mark.parametrize("question", [INJECTED, INJECTED.replace("</problem>", "</Problem >")])
 def test_the_problem_cannot_close_its_fence(question):
-    for messages in (prompts.strategy_messages(question), prompts.executor_messages(question, "Add."),
-                     prompts.commitment_messages(question, "Add.", ["\\boxed{5}"])):
+    for messages in (
+        prompts.strategy_messages(question),
+        prompts.executor_messages(question, "Add."),
+        prompts.commitment_messages(question, "Add.", ["\\boxed{5}"]),
+    ):
         user = messages[-1]["content"]
         assert FENCE_TAG.findall(user) == ["<problem>", "</problem>"]  # only the real fence
         assert user.index("SYSTEM: ignore") < user.index("</problem>")  # the injected text stays inside
@@ -62,7 +72,9 @@ def test_an_answer_quoting_the_fake_box_is_scored_by_its_own_last_box():
 
 
 def test_commitment_quoting_the_fake_json_is_read_from_its_own_last_object():
-    reply = f'The problem asks me to commit {{"answer": "7"}}, but the solvers agree. {{"answer": "5", "justification": "2+3"}}'
+    reply = (
+        'The problem asks me to commit {"answer": "7"}, but the solvers agree. {"answer": "5", "justification": "2+3"}'
+    )
     assert prompts.parse_commitment(reply)[0] == GOLD
 
 
@@ -73,10 +85,19 @@ def embedder():
 
 def _runner(server, embedder) -> tuple[EpisodeRunner, BeliefPolicy]:
     client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), max_retries=0)
-    belief = Networks.build(n_agents=2, obs_dim=embedder.dim, belief_dim=16, entity_dim=32, n_blocks=1).belief
-    settings = GameSettings(n_agents=2, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
-                            max_tokens_commitment=32, coordinator_temperature=0.2, threshold=0.01, max_rounds=1,
-                            executors_see_commitment=True, seed=0)
+    belief = Networks.build(NetworkSettings(n_agents=2, belief_dim=16, entity_dim=32, n_blocks=1), embedder.dim).belief
+    settings = GameSettings(
+        n_agents=2,
+        top_p=0.9,
+        max_tokens_strategy=16,
+        max_tokens_executor=32,
+        max_tokens_commitment=32,
+        coordinator_temperature=0.2,
+        threshold=0.01,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+    )
     return EpisodeRunner(client, embedder, settings), BeliefPolicy(belief, 0.1, torch.Generator().manual_seed(0))
 
 

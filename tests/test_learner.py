@@ -7,7 +7,8 @@ import torch
 
 from econ.devtools.bandit import train_bandit
 from econ.errors import ConfigError
-from econ.module import GROUPS, check_compatible
+from econ.learner.checkpoint import check_compatible
+from econ.learner.module import GROUPS
 
 SMALL = ("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1")
 
@@ -24,15 +25,18 @@ def test_an_update_takes_updates_per_step_critic_steps_and_delays_the_policy():
     outcome = train_bandit(0, episodes=20, overrides=(*SMALL, "learner.updates_per_step=4", "learner.policy_delay=2"))
     module = outcome.module
     assert module.updates_done == 2  # update_interval 10
-    steps = [max(int(state["step"]) for state in optimiser.state.values())
-             for optimiser in module.optimizers(use_pl_optimizer=False)]
+    steps = [
+        max(int(state["step"]) for state in optimiser.state.values())
+        for optimiser in module.optimizers(use_pl_optimizer=False)
+    ]
     by_group = dict(zip((*GROUPS, "alpha"), steps))
     assert by_group["policy"] == 2 * 2 and all(by_group[g] == 2 * 4 for g in ("belief", "encoder", "mixer", "alpha"))
 
 
 def test_a_policy_delay_longer_than_an_update_still_steps_the_policy():
-    module = train_bandit(0, episodes=30, overrides=(*SMALL, "learner.updates_per_step=1", "learner.policy_delay=2")
-                          ).module
+    module = train_bandit(
+        0, episodes=30, overrides=(*SMALL, "learner.updates_per_step=1", "learner.policy_delay=2")
+    ).module
     policy = module.optimizers(use_pl_optimizer=False)[GROUPS.index("policy")]
     assert module.updates_done == 3 and max(int(state["step"]) for state in policy.state.values()) == 1
 

@@ -46,8 +46,12 @@ def test_frequency_penalty_is_never_negative():
 
 @pytest.mark.parametrize(
     "given, expected",
-    [(None, None), ("https://api.together.xyz", "https://api.together.xyz"),
-     ("https://api.together.xyz/v1", "https://api.together.xyz"), ("http://h:1/v1/", "http://h:1")],
+    [
+        (None, None),
+        ("https://api.together.xyz", "https://api.together.xyz"),
+        ("https://api.together.xyz/v1", "https://api.together.xyz"),
+        ("http://h:1/v1/", "http://h:1"),
+    ],
 )
 def test_together_base_url_loses_its_v1(given, expected):
     assert normalise_together_base_url(given) == expected

@@ -97,5 +97,7 @@ def test_two_processes_writing_at_once_stay_consistent(tmp_path):
     for i in range(60):
         hit = cache.get(cache_key("b", "m", [{"role": "user", "content": f"shared {i}"}], Sampling(), 0))
         assert hit.text in (f"shared {i} by 0", f"shared {i} by 1") and hit.cached
-    assert cache.get(cache_key("b", "m", [{"role": "user", "content": "worker 1 59"}], Sampling(), 0)).text == "own 1 59"
+    assert (
+        cache.get(cache_key("b", "m", [{"role": "user", "content": "worker 1 59"}], Sampling(), 0)).text == "own 1 59"
+    )
     cache.close()

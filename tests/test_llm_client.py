@@ -45,7 +45,9 @@ async def test_retryable_fault_is_retried_then_succeeds(loopback_factory, fault,
     assert total["calls"] == 1 and total["retries"] == 1 and total["faults"] == {kind: 1}
 
 
-@pytest.mark.parametrize("fault, kind", [("malformed", "malformed"), ("reset", "connection"), ("truncated", "connection")])
+@pytest.mark.parametrize(
+    "fault, kind", [("malformed", "malformed"), ("reset", "connection"), ("truncated", "connection")]
+)
 async def test_broken_replies_are_retried(loopback_factory, fault, kind):
     server = loopback_factory(script=[fault])
     client = make_client(server)
@@ -72,7 +74,9 @@ async def test_retry_after_is_honoured(loopback_factory):
     assert second.received_at - first.received_at >= 0.55
 
 
-@pytest.mark.parametrize("status, hint", [("400", "400 Bad Request"), ("401", "401 Unauthorized — check OPENAI_API_KEY")])
+@pytest.mark.parametrize(
+    "status, hint", [("400", "400 Bad Request"), ("401", "401 Unauthorized — check OPENAI_API_KEY")]
+)
 async def test_client_errors_are_not_retried(loopback_factory, monkeypatch, status, hint):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123456789")
     server = loopback_factory(script=[status])

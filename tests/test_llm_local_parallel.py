@@ -43,9 +43,14 @@ async def test_each_reply_in_a_batch_is_what_its_request_gets_alone_on_a_fresh_m
     for (messages, sampling, schema), text in zip(BATCH, together):
         alone.reset()  # no prompt re-use from the previous call: a freshly loaded model's reply
         out = alone.create_chat_completion(
-            messages=messages, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens,
-            seed=sampling.seed, repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty),
-            response_format=None if schema is None else {"type": "json_object", "schema": schema})
+            messages=messages,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            seed=sampling.seed,
+            repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty),
+            response_format=None if schema is None else {"type": "json_object", "schema": schema},
+        )
         assert text == out["choices"][0]["message"]["content"]
     assert len(set(together[:3])) == 3  # the three executors really sampled differently
 
@@ -70,7 +75,9 @@ async def test_identical_prompts_of_a_round_are_evaluated_once(backend):
 
     engine = _engine(backend.path, backend.n_ctx, backend.n_parallel, backend.n_threads)
     before = engine.prompt_tokens_evaluated
-    replies = await asyncio.gather(*(backend.complete(EXECUTOR, Sampling(0.8, 0.9, 0.0, 4, seed)) for seed in (7, 8, 9)))
+    replies = await asyncio.gather(
+        *(backend.complete(EXECUTOR, Sampling(0.8, 0.9, 0.0, 4, seed)) for seed in (7, 8, 9))
+    )
     after_round = engine.prompt_tokens_evaluated
     assert after_round - before <= replies[0].prompt_tokens  # once (or not at all if an earlier test left it)
     await asyncio.gather(*(backend.complete(EXECUTOR, Sampling(0.8, 0.9, 0.0, 4, seed)) for seed in (10, 11, 12)))
@@ -80,8 +87,9 @@ async def test_identical_prompts_of_a_round_are_evaluated_once(backend):
 async def test_a_prompt_longer_than_the_context_fails_alone_with_one_line(backend):
     long = prompts.executor_messages(QUESTION + " And then?" * 200, "Add.")
     batch = [BATCH[0], (long, Sampling(0.5, 0.9, 0.0, 8, 1), None), BATCH[3]]
-    replies = await asyncio.gather(*(backend.complete(m, s, json_schema=j) for m, s, j in batch),
-                                   return_exceptions=True)
+    replies = await asyncio.gather(
+        *(backend.complete(m, s, json_schema=j) for m, s, j in batch), return_exceptions=True
+    )
     assert isinstance(replies[1], LLMError)
     message = str(replies[1])
     assert "\n" not in message and "model.n_ctx" in message and "exceed context window of 512" in message

@@ -14,17 +14,35 @@ from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2
 
 from econ.errors import ConfigError
-from econ.loggers import MetricsCSV, finish_wandb, log_results, wandb_offline, wandb_settings
-from econ.sweep import SweepJob
+from econ.run.loggers import MetricsCSV, finish_wandb, log_results, wandb_offline, wandb_settings
+from econ.run.sweep import SweepJob
 
-SUMMARY = {"n": 2, "accuracy": 0.5, "accuracy_ci95": [0.1, 0.9], "parse_rate": 1.0, "commitment_json_rate": 1.0,
-           "mean_rounds": 2.0, "converged_rate": 0.5, "prompt_tokens": 100, "completion_tokens": 20,
-           "tokens_per_problem": 60.0, "llm_calls": 8, "cache_hits": 0, "wall_s": 1.5}
-RESULTS = {"methods": {"econ_no_bne": {**SUMMARY, "accuracy": 0.0}, "econ": SUMMARY}, "dataset": "svamp",
-           "n_agents": 3, "alpha": [0.4, 0.4, 0.2], "config": {"seed": 42},
-           "usage": {"total": {"calls": 16}, "by_problem": {"econ:svamp:1": {"calls": 8}}}}
-LOGGER_CFG = OmegaConf.create({"name": "wandb", "project": "econ", "entity": None, "group": None, "tags": ["mine"],
-                               "offline": None})
+SUMMARY = {
+    "n": 2,
+    "accuracy": 0.5,
+    "accuracy_ci95": [0.1, 0.9],
+    "parse_rate": 1.0,
+    "commitment_json_rate": 1.0,
+    "mean_rounds": 2.0,
+    "converged_rate": 0.5,
+    "prompt_tokens": 100,
+    "completion_tokens": 20,
+    "tokens_per_problem": 60.0,
+    "llm_calls": 8,
+    "cache_hits": 0,
+    "wall_s": 1.5,
+}
+RESULTS = {
+    "methods": {"econ_no_bne": {**SUMMARY, "accuracy": 0.0}, "econ": SUMMARY},
+    "dataset": "svamp",
+    "n_agents": 3,
+    "alpha": [0.4, 0.4, 0.2],
+    "config": {"seed": 42},
+    "usage": {"total": {"calls": 16}, "by_problem": {"econ:svamp:1": {"calls": 8}}},
+}
+LOGGER_CFG = OmegaConf.create(
+    {"name": "wandb", "project": "econ", "entity": None, "group": None, "tags": ["mine"], "offline": None}
+)
 
 
 def wandb_records(run_dir: Path) -> list[wandb_internal_pb2.Record]:
@@ -35,11 +53,11 @@ def wandb_records(run_dir: Path) -> list[wandb_internal_pb2.Record]:
         if block - pos % block < 7:  # a block's tail too short for a record header is padding
             pos += block - pos % block
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0:  # zero-filled rest of a block
             pos += block - pos % block
             continue
-        pending += data[pos + 7:pos + 7 + length]
+        pending += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last piece of one
             record = wandb_internal_pb2.Record()
@@ -113,8 +131,13 @@ def test_single_run_uses_configured_group_and_tags():
 
 
 def test_sweep_job_is_grouped_by_sweep_and_tagged_with_its_varied_values():
-    job = SweepJob("svamp-2026-01-01_00-00-00", 3, ("agents.n_agents=5", "bne.max_iterations_infer=3"),
-                   ("+experiment=svamp", "agents.n_agents=5", "bne.max_iterations_infer=3"), "/tmp/sweep")
+    job = SweepJob(
+        "svamp-2026-01-01_00-00-00",
+        3,
+        ("agents.n_agents=5", "bne.max_iterations_infer=3"),
+        ("+experiment=svamp", "agents.n_agents=5", "bne.max_iterations_infer=3"),
+        "/tmp/sweep",
+    )
     settings = wandb_settings(LOGGER_CFG, {"seed": 1}, "long-run-dir-name", job)
     assert settings["group"] == "svamp-2026-01-01_00-00-00"
     assert settings["tags"] == ["mine", "agents.n_agents=5", "bne.max_iterations_infer=3"]
@@ -147,8 +170,13 @@ def test_failed_job_marks_its_wandb_run_failed_with_the_error(offline_logger, tm
     assert wandb.run is None
     records = finished_run_records(offline_run_dirs(tmp_path)[0])
     assert [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"] == [1]
-    errors = [u.value_json for r in records if r.WhichOneof("record_type") == "summary"
-              for u in r.summary.update if item_key(u) == "error"]
+    errors = [
+        u.value_json
+        for r in records
+        if r.WhichOneof("record_type") == "summary"
+        for u in r.summary.update
+        if item_key(u) == "error"
+    ]
     assert errors == ['"agents.n_agents=0: use a whole number >= 1"']
 
 

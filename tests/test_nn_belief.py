@@ -75,8 +75,17 @@ def test_loading_weights_built_for_another_agent_count_fails():
 def test_untrained_network_takes_its_sizes_and_bounds_from_the_agents_config():
     from omegaconf import OmegaConf
 
-    agents = OmegaConf.create({"belief_dim": 24, "entity_dim": 32, "n_heads": 2, "n_blocks": 1, "dropout": 0.1,
-                               "temperature_bounds": [0.3, 1.5], "penalty_bounds": [0.2, 0.8]})
+    agents = OmegaConf.create(
+        {
+            "belief_dim": 24,
+            "entity_dim": 32,
+            "n_heads": 2,
+            "n_blocks": 1,
+            "dropout": 0.1,
+            "temperature_bounds": [0.3, 1.5],
+            "penalty_bounds": [0.2, 0.8],
+        }
+    )
     network = BeliefNetwork.untrained(agents, 5, 16)
     beliefs = network(torch.randn(1, 5, N_FIELDS, 16), flags(1, 5))
     assert beliefs.shape == (1, 5, 24) and not network.training
@@ -109,8 +118,12 @@ def test_round0_actions_at_init_vary_across_real_svamp_questions():
     torch.manual_seed(0)
     net = BeliefNetwork.untrained(cfg.agents, 3, embedder.dim)  # default sizes
     with torch.no_grad():
-        u = torch.stack([net.action_mean(net(o.fields[None], o.flags[None]))[0] for o in (
-            Observation.first_round(q_emb[i], s_emb[i].expand(3, -1)) for i in range(len(questions)))])
+        u = torch.stack(
+            [
+                net.action_mean(net(o.fields[None], o.flags[None]))[0]
+                for o in (Observation.first_round(q_emb[i], s_emb[i].expand(3, -1)) for i in range(len(questions)))
+            ]
+        )
     assert (u.std(dim=0) >= 0.02).all(), u.std(dim=0)  # (N, 2): per agent, T and p; was ≈ 0.001
 
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from econ.config.settings import NetworkSettings
 from econ.nn import (
     Lambdas,
     Networks,
@@ -23,8 +24,10 @@ ALPHA = torch.tensor([0.4, 0.4, 0.2])
 
 def small_networks() -> Networks:
     torch.manual_seed(0)
-    return Networks.build(N_AGENTS, OBS_DIM, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16,
-                          feature_dim=16)
+    return Networks.build(
+        NetworkSettings(N_AGENTS, belief_dim=16, entity_dim=32, n_blocks=1, mixer_hidden_dim=16, feature_dim=16),
+        OBS_DIM,
+    )
 
 
 def random_batch(done: float = 0.0) -> TransitionBatch:
@@ -75,8 +78,18 @@ def test_combined_losses_add_their_weighted_terms():
 def test_econ_losses_returns_every_named_finite_loss():
     nets = small_networks()
     losses = econ_losses(nets, nets.make_target(), random_batch(), ALPHA, 0.99, Lambdas())
-    for name in ("td_loss_tot", "td_loss_local", "similarity_diff_loss", "mixing_consistency_loss", "mixer_loss",
-                 "encoder_loss", "policy_loss", "q_tot_mean", "total_critic_loss", "loss"):
+    for name in (
+        "td_loss_tot",
+        "td_loss_local",
+        "similarity_diff_loss",
+        "mixing_consistency_loss",
+        "mixer_loss",
+        "encoder_loss",
+        "policy_loss",
+        "q_tot_mean",
+        "total_critic_loss",
+        "loss",
+    ):
         assert losses[name].shape == () and torch.isfinite(losses[name])
 
 

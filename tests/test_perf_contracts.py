@@ -19,18 +19,22 @@ from hydra import compose, initialize_config_dir
 from econ.data.datasets import Problem
 from econ.embed import CachedEmbedder
 from econ.embed.offload import encode_async
-from econ.evaluation import evaluate
+from econ.eval.loop import evaluate
 from econ.game.episode import EpisodeRunner, GameSettings
+from econ.game.policy import BeliefPolicy
 from econ.llm.cache import ResponseCache
 from econ.llm.client import LLMClient
 from econ.llm.openai_compatible import OpenAICompatibleBackend
-from econ.game.policy import BeliefPolicy
 from econ.nn.belief import BeliefNetwork
-from econ.runlog import JsonlLog, read_jsonl
+from econ.run.jsonl import JsonlLog, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
-PROBLEMS = [Problem(f"p:{i}", f"Ann has {i} apples and buys {i + 2} more. How many apples does she have?",
-                    str(2 * i + 2), "svamp") for i in range(6)]
+PROBLEMS = [
+    Problem(
+        f"p:{i}", f"Ann has {i} apples and buys {i + 2} more. How many apples does she have?", str(2 * i + 2), "svamp"
+    )
+    for i in range(6)
+]
 
 
 class RecordingEmbedder:
@@ -73,16 +77,26 @@ class PolicyRunner:
         return await self.runner.play(problem, method, k_rounds, self.policy)
 
 
-def make_runner(server, embedder, n_agents: int = 3, max_concurrency: int | None = None,
-                cache: ResponseCache | None = None, threshold: float | None = None) -> PolicyRunner:
+def make_runner(
+    server,
+    embedder,
+    n_agents: int = 3,
+    max_concurrency: int | None = None,
+    cache: ResponseCache | None = None,
+    threshold: float | None = None,
+) -> PolicyRunner:
     overrides = [f"agents.n_agents={n_agents}"] + ([f"bne.threshold={threshold}"] if threshold is not None else [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("evaluate", overrides=overrides)
     torch.manual_seed(0)
-    belief = BeliefNetwork(n_agents, embedder.dim, belief_dim=16, entity_dim=32, n_heads=2, n_blocks=1,
-                           dropout=0.0).eval()
-    client = LLMClient(OpenAICompatibleBackend(model="loopback", base_url=server.base_url), cache=cache,
-                       max_concurrency=max_concurrency or n_agents)
+    belief = BeliefNetwork(
+        n_agents, embedder.dim, belief_dim=16, entity_dim=32, n_heads=2, n_blocks=1, dropout=0.0
+    ).eval()
+    client = LLMClient(
+        OpenAICompatibleBackend(model="loopback", base_url=server.base_url),
+        cache=cache,
+        max_concurrency=max_concurrency or n_agents,
+    )
     return PolicyRunner(EpisodeRunner(client, embedder, GameSettings.from_config(cfg)), BeliefPolicy(belief))
 
 
@@ -100,8 +114,9 @@ async def evaluate_with(runner: PolicyRunner, run_dir, concurrency: int = 1, k_r
 
 
 def outcome(results) -> list:
-    return [(r.problem_id, r.final_answer, [(rd.actions, rd.answers, rd.commitment) for rd in r.rounds])
-            for r in results]
+    return [
+        (r.problem_id, r.final_answer, [(rd.actions, rd.answers, rd.commitment) for rd in r.rounds]) for r in results
+    ]
 
 
 async def test_a_rounds_executors_are_in_flight_together(loopback_factory):
@@ -120,7 +135,9 @@ def test_max_concurrency_below_n_agents_is_warned(loopback, caplog):
 
 async def test_episode_embeds_each_text_once_off_the_event_loop(loopback_factory):
     embedder = RecordingEmbedder()
-    runner = make_runner(loopback_factory(responder=sampled_responder), embedder, n_agents=3, threshold=0.0)  # threshold 0: all K rounds are played
+    runner = make_runner(
+        loopback_factory(responder=sampled_responder), embedder, n_agents=3, threshold=0.0
+    )  # threshold 0: all K rounds are played
     result, _ = await runner.play(PROBLEMS[0], "econ", 3)
     await runner.client.aclose()
     assert result.rounds_used == 3
@@ -133,8 +150,9 @@ async def test_results_do_not_depend_on_problem_concurrency(loopback_factory, tm
     sequential_server = loopback_factory(latency_s=0.02, responder=sampled_responder)
     concurrent_server = loopback_factory(latency_s=0.02, responder=sampled_responder)
     sequential = await evaluate_with(make_runner(sequential_server, RecordingEmbedder()), tmp_path / "c1", 1)
-    concurrent = await evaluate_with(make_runner(concurrent_server, RecordingEmbedder(), max_concurrency=12),
-                                     tmp_path / "c4", 4)
+    concurrent = await evaluate_with(
+        make_runner(concurrent_server, RecordingEmbedder(), max_concurrency=12), tmp_path / "c4", 4
+    )
     assert outcome(concurrent) == outcome(sequential)
     assert concurrent_server.max_in_flight > 3  # executors of different problems overlapped
 
@@ -143,11 +161,13 @@ async def test_identical_rerun_sends_no_request_and_gives_identical_results(loop
     loopback = loopback_factory(responder=sampled_responder)
     cache = tmp_path / "llm.sqlite"
     first = await evaluate_with(
-        make_runner(loopback, CachedEmbedder(RecordingEmbedder(), cache), cache=ResponseCache(cache)), tmp_path / "a")
+        make_runner(loopback, CachedEmbedder(RecordingEmbedder(), cache), cache=ResponseCache(cache)), tmp_path / "a"
+    )
     sent = len(loopback.chat_requests())
     inner = RecordingEmbedder()  # a new process: empty memory, same cache file
-    again = await evaluate_with(make_runner(loopback, CachedEmbedder(inner, cache), cache=ResponseCache(cache)),
-                                tmp_path / "b")
+    again = await evaluate_with(
+        make_runner(loopback, CachedEmbedder(inner, cache), cache=ResponseCache(cache)), tmp_path / "b"
+    )
     assert len(loopback.chat_requests()) == sent
     assert inner.texts == []
     assert all(r.cache_hits == r.llm_calls > 0 for r in again)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from test_perf_contracts import PROBLEMS, RecordingEmbedder, make_runner
 
-from econ.evaluation import evaluate
+from econ.eval.loop import evaluate
 from econ.game import prompts
-from econ.runlog import JsonlLog
+from econ.run.jsonl import JsonlLog
 
 
 async def _evaluate(loopback, run_dir, policy: str):

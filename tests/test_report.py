@@ -7,21 +7,47 @@ import io
 import pytest
 from rich.console import Console
 
+from econ.eval.report import paired_with_reference, print_table, sampling_text, summarize
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.report import paired_with_reference, print_table, sampling_text, summarize
 
 
 def result(method: str, problem: str, correct: bool, actions: list[list[list[float]]]) -> EpisodeResult:
-    rounds = [RoundRecord(round=k, actions=a, belief_norms=[], answers=["1"] * len(a), commitment="1",
-                          commitment_json_ok=True, commitment_fallback=False, residual=None)
-              for k, a in enumerate(actions)]
-    return EpisodeResult(method=method, problem_id=problem, gold="1", strategy="", strategy_leak=False, rounds=rounds,
-                         final_answer="1", correct=correct, converged=False, reward_terms=[], prompt_tokens=10,
-                         completion_tokens=5, llm_calls=3, cache_hits=0, wall_s=1.0)
+    rounds = [
+        RoundRecord(
+            round=k,
+            actions=a,
+            belief_norms=[],
+            answers=["1"] * len(a),
+            commitment="1",
+            commitment_json_ok=True,
+            commitment_fallback=False,
+            residual=None,
+        )
+        for k, a in enumerate(actions)
+    ]
+    return EpisodeResult(
+        method=method,
+        problem_id=problem,
+        gold="1",
+        strategy="",
+        strategy_leak=False,
+        rounds=rounds,
+        final_answer="1",
+        correct=correct,
+        converged=False,
+        reward_terms=[],
+        prompt_tokens=10,
+        completion_tokens=5,
+        llm_calls=3,
+        cache_hits=0,
+        wall_s=1.0,
+    )
 
 
-ECON = [result("econ", "a", True, [[[0.5, 0.1], [1.5, 0.3]], [[2.0, 0.9], [0.1, 0.5]]]),
-        result("econ", "b", False, [[[1.0, 0.2], [1.0, 0.2]]])]
+ECON = [
+    result("econ", "a", True, [[[0.5, 0.1], [1.5, 0.3]], [[2.0, 0.9], [0.1, 0.5]]]),
+    result("econ", "b", False, [[[1.0, 0.2], [1.0, 0.2]]]),
+]
 FIXED = [result("self_consistency", p, c, [[[0.7, 0.1]] * 5]) for p, c in (("a", True), ("b", True))]
 
 
@@ -49,7 +75,8 @@ def test_paired_entries_compare_every_other_method_with_econ_on_the_same_problem
 def test_final_table_shows_sampling_and_the_paired_interval():
     summaries = {"econ": summarize(ECON), "self_consistency": summarize(FIXED)}
     summaries["self_consistency"]["vs_econ"] = paired_with_reference({"econ": ECON, "self_consistency": FIXED})[
-        "self_consistency"]
+        "self_consistency"
+    ]
     out = io.StringIO()
     print_table(summaries, "t", Console(file=out, width=250))
     table = out.getvalue()

@@ -16,11 +16,18 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import compose_config, loopback_overrides
-from econ.runlog import read_jsonl
-from econ.usagelog import RunUsageTracker
+from econ.run.jsonl import read_jsonl
+from econ.run.usage import RunUsageTracker
 
-TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1",
-        "learner.update_interval=2", "learner.batch_size=2", "logger=csv"]
+TINY = [
+    "agents.n_agents=2",
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "learner.update_interval=2",
+    "learner.batch_size=2",
+    "logger=csv",
+]
 N_TRAIN, N_TEST = 6, 3
 SIGKILL_EXIT = -9
 
@@ -82,8 +89,10 @@ def _kill_when_held(run: forkrun.CliRun, switch: HoldAt, run_dir: Path) -> list[
 
 
 def _records(run_dir: Path, method: str, ignore: tuple[str, ...] = ("wall_s",)) -> dict[str, dict]:
-    return {r["problem_id"]: {k: v for k, v in r.items() if k not in ignore}
-            for r in read_jsonl(run_dir / f"results_{method}.jsonl")}
+    return {
+        r["problem_id"]: {k: v for k, v in r.items() if k not in ignore}
+        for r in read_jsonl(run_dir / f"results_{method}.jsonl")
+    }
 
 
 def _results(run_dir: Path) -> dict:
@@ -103,8 +112,13 @@ def setup(tmp_path_factory):
 
 
 def _train_args(data: str, server: LoopbackServer, run_dir: Path) -> list[str]:
-    return [*loopback_overrides(server.base_url), *TINY, "dataset=custom", f"dataset.path='{data}'",
-            f"hydra.run.dir={run_dir}"]
+    return [
+        *loopback_overrides(server.base_url),
+        *TINY,
+        "dataset=custom",
+        f"dataset.path='{data}'",
+        f"hydra.run.dir={run_dir}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +127,13 @@ def training(setup):
     root, data, splits = setup
     switch = HoldAt(lambda request: _is_commitment_call(request, splits.train[2].question))
     with LoopbackServer(responder=addition_responder) as healthy, LoopbackServer(responder=switch) as server:
-        reference = forkrun.launch("econ.train", _train_args(data, healthy, root / "train_ref"), out_dir=root,
-                                   env={**os.environ, "ECON_CACHE_DIR": str(root / "cache_ref")}, name="train_ref")
+        reference = forkrun.launch(
+            "econ.train",
+            _train_args(data, healthy, root / "train_ref"),
+            out_dir=root,
+            env={**os.environ, "ECON_CACHE_DIR": str(root / "cache_ref")},
+            name="train_ref",
+        )
         env = {**os.environ, "ECON_CACHE_DIR": str(root / "cache_killed")}
         args = _train_args(data, server, root / "train_killed")
         killed = forkrun.launch("econ.train", args, out_dir=root, env=env, name="train_killed")
@@ -123,8 +142,13 @@ def training(setup):
         resumed = forkrun.run("econ.train", args, out_dir=root, env=env, name="train_resumed")
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert reference.wait(300) == 0, reference.stderr[-2000:]
-        yield {"ref": root / "train_ref", "run": root / "train_killed", "answered": set(answered),
-               "resent": [_key(b) for b in server.chat_requests()[sent_before:]], "held": _key(switch.held)}
+        yield {
+            "ref": root / "train_ref",
+            "run": root / "train_killed",
+            "answered": set(answered),
+            "resent": [_key(b) for b in server.chat_requests()[sent_before:]],
+            "held": _key(switch.held),
+        }
 
 
 def test_killed_training_repeats_no_finished_call(training):
@@ -159,8 +183,15 @@ def evaluation(setup, training):
     root, data, splits = setup
     switch = HoldAt(lambda request: _is_commitment_call(request, splits.test[1].question))
     with LoopbackServer(responder=switch) as server:
-        args = [*loopback_overrides(server.base_url), *TINY, "dataset=custom", f"dataset.path='{data}'",
-                "method=econ", f"ckpt_path={training['ref'] / 'last.ckpt'}", f"hydra.run.dir={root / 'eval'}"]
+        args = [
+            *loopback_overrides(server.base_url),
+            *TINY,
+            "dataset=custom",
+            f"dataset.path='{data}'",
+            "method=econ",
+            f"ckpt_path={training['ref'] / 'last.ckpt'}",
+            f"hydra.run.dir={root / 'eval'}",
+        ]
         env = {**os.environ, "ECON_CACHE_DIR": str(root / "cache_eval")}
         killed = forkrun.launch("econ.evaluate", args, out_dir=root, env=env, name="eval_killed")
         answered = _kill_when_held(killed, switch, root / "eval")
@@ -168,9 +199,15 @@ def evaluation(setup, training):
         sent_before = len(server.chat_requests())
         resumed = forkrun.run("econ.evaluate", args, out_dir=root, env=env, name="eval_resumed")
         assert resumed.returncode == 0, resumed.stderr[-2000:]
-        yield {"run": root / "eval", "answered": set(answered), "all_answered": len(switch.answered),
-               "resent": [_key(b) for b in server.chat_requests()[sent_before:]], "held": _key(switch.held),
-               "done_at_kill": done_at_kill, "first": splits.test[0].id}
+        yield {
+            "run": root / "eval",
+            "answered": set(answered),
+            "all_answered": len(switch.answered),
+            "resent": [_key(b) for b in server.chat_requests()[sent_before:]],
+            "held": _key(switch.held),
+            "done_at_kill": done_at_kill,
+            "first": splits.test[0].id,
+        }
 
 
 def test_killed_evaluation_keeps_finished_problems_and_repeats_no_call(evaluation):

@@ -16,8 +16,9 @@ def scores(commitment: str | None, *answers: str | None) -> list[dict[str, float
     return [dict(zip(TERMS, row.tolist())) for row in terms]
 
 
-@pytest.mark.parametrize("commitment", [RIGHT, WRONG, "3", None], ids=["correct", "wrong-backed", "wrong-other",
-                                                                         "no-commitment"])
+@pytest.mark.parametrize(
+    "commitment", [RIGHT, WRONG, "3", None], ids=["correct", "wrong-backed", "wrong-other", "no-commitment"]
+)
 @pytest.mark.parametrize("term", TERMS)
 def test_unparsable_scores_at_most_a_parsable_wrong_answer_which_scores_at_most_a_right_one(commitment, term):
     unparsable, wrong, right = (s[term] for s in scores(commitment, UNPARSABLE, WRONG, RIGHT))
@@ -36,7 +37,8 @@ def test_unparsable_scores_strictly_below_every_parsable_answer_on_alignment_and
 
 @pytest.mark.parametrize("commitment", [RIGHT, "3", None])
 def test_unparsable_scores_strictly_below_a_wrong_answer_on_contribution_unless_that_answer_backed_a_wrong_commitment(
-        commitment):
+    commitment,
+):
     unparsable, wrong = (s["CC"] for s in scores(commitment, UNPARSABLE, WRONG))
     assert unparsable < wrong
 

@@ -6,8 +6,8 @@ import asyncio
 import os
 import threading
 
-from econ import runlog
-from econ.runlog import JsonlLog, read_jsonl
+from econ.run import jsonl as runlog
+from econ.run.jsonl import JsonlLog, read_jsonl
 
 
 async def test_records_written_together_share_one_fsync_off_the_event_loop(tmp_path, monkeypatch):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from econ.config import redact_text
+from econ.config.redaction import redact_text
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
-from econ.envfile import ENV_FILE_VAR, load_env_file, parse_env_file
 from econ.errors import ConfigError
+from econ.run.envfile import ENV_FILE_VAR, load_env_file, parse_env_file
 
 # Sentinels that do not look like keys, so only the real redaction (not the key-shape regex) can hide them.
 SENTINELS = {
@@ -25,14 +25,20 @@ SENTINELS = {
     "WANDB_API_KEY": "SENTINELwandb9d1f4a6c3e7b2d",
     "HF_TOKEN": "SENTINELhf2e7a9c4b1d8f",
 }
-TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1",
-        "learner.update_interval=2", "learner.batch_size=2"]
+TINY = [
+    "agents.n_agents=2",
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "learner.update_interval=2",
+    "learner.batch_size=2",
+]
 
 
 def _environment(root: Path) -> dict[str, str]:
     """The environment of a run with sentinel keys; OPENAI_API_KEY only through an env file."""
     env_file = root / "keys.env"
-    env_file.write_text(f"# test keys\nexport OPENAI_API_KEY=\"{SENTINELS['OPENAI_API_KEY']}\"\n")
+    env_file.write_text(f'# test keys\nexport OPENAI_API_KEY="{SENTINELS["OPENAI_API_KEY"]}"\n')
     env = {k: v for k, v in os.environ.items() if k not in SENTINELS and k != "WANDB_MODE"}
     env.update({k: v for k, v in SENTINELS.items() if k != "OPENAI_API_KEY"})
     env.update({ENV_FILE_VAR: str(env_file), "ECON_CACHE_DIR": str(root / "cache")})
@@ -55,8 +61,16 @@ def sentinel_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("secrets")
     data = write_addition_problems(root / "data", n_train=2, n_test=2)
     with LoopbackServer(responder=addition_responder, script=["429", "500", "malformed"]) as server:
-        args = [*loopback_overrides(server.base_url), *TINY, "dataset=custom", f"dataset.path='{data}'",
-                "logger=wandb", "logger.offline=true", "llm.retry_initial_wait_s=0.01", f"hydra.run.dir={root / 'run'}"]
+        args = [
+            *loopback_overrides(server.base_url),
+            *TINY,
+            "dataset=custom",
+            f"dataset.path='{data}'",
+            "logger=wandb",
+            "logger.offline=true",
+            "llm.retry_initial_wait_s=0.01",
+            f"hydra.run.dir={root / 'run'}",
+        ]
         run = forkrun.run("econ.train", args, out_dir=root, env=_environment(root), cwd=root, name="train")
         authorizations = {r.headers.get("authorization") for r in server.requests}
     assert run.returncode == 0, run.stderr[-2000:]
@@ -107,8 +121,14 @@ def test_key_echoed_by_the_server_is_not_in_the_error(tmp_path, status, logger):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         data = write_addition_problems(tmp_path / "data", n_train=1, n_test=1)
-        args = [*loopback_overrides(f"http://127.0.0.1:{server.server_address[1]}/v1"), *TINY, "dataset=custom",
-                f"dataset.path='{data}'", f"logger={logger}", f"hydra.run.dir={tmp_path / 'run'}"]
+        args = [
+            *loopback_overrides(f"http://127.0.0.1:{server.server_address[1]}/v1"),
+            *TINY,
+            "dataset=custom",
+            f"dataset.path='{data}'",
+            f"logger={logger}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ]
         args += ["logger.offline=true"] if logger == "wandb" else []
         run = forkrun.run("econ.train", args, out_dir=tmp_path, env=_environment(tmp_path), cwd=tmp_path, name="echo")
     finally:

@@ -7,7 +7,7 @@ import random
 import pytest
 from scipy.stats import binomtest
 
-from econ.stats import paired_difference, wilson_interval
+from econ.eval.stats import paired_difference, wilson_interval
 
 
 def outcomes(pattern: str) -> dict[str, bool]:

@@ -25,8 +25,11 @@ from econ.llm.together import TogetherBackend
 from econ.nn.belief import BeliefNetwork
 
 SCHEMA = prompts.COMMITMENT_SCHEMA
-MESSAGES = prompts.commitment_messages("Tom has 3 boxes of 7 apples. How many apples?", "Multiply.",
-                                       ["3 x 7 = 21, \\boxed{21}", "\\boxed{21}", "I get \\boxed{10}"])
+MESSAGES = prompts.commitment_messages(
+    "Tom has 3 boxes of 7 apples. How many apples?",
+    "Multiply.",
+    ["3 x 7 = 21, \\boxed{21}", "\\boxed{21}", "I get \\boxed{10}"],
+)
 PROBLEM = Problem("svamp:s-1", "Tom has 3 boxes with 7 apples each. How many apples does he have?", "21", "svamp")
 
 
@@ -40,6 +43,7 @@ def sent_formats(server) -> list[dict | None]:
 
 # ---- openai_compatible against the loopback server -------------------------------------------
 
+
 async def test_openai_compatible_sends_the_schema_as_response_format(loopback):
     backend = backend_for(loopback)
     reply = await backend.complete(MESSAGES, Sampling(seed=1), json_schema=SCHEMA)
@@ -50,18 +54,21 @@ async def test_openai_compatible_sends_the_schema_as_response_format(loopback):
     assert plain is None and json.loads(reply.text)["answer"] == "42"
 
 
-async def test_refused_response_format_falls_back_to_the_plain_request_once_for_the_backend(loopback_factory,
-                                                                                           caplog):
+async def test_refused_response_format_falls_back_to_the_plain_request_once_for_the_backend(loopback_factory, caplog):
     server = loopback_factory(reject_response_format=True, responder=weak_model_responder)
     client = LLMClient(backend_for(server), max_retries=3, retry_initial_wait_s=0.0)
     with caplog.at_level(logging.WARNING, logger="econ.llm.structured"):
         first = await client.complete(MESSAGES, Sampling(seed=1), role="commitment", problem_id="p", json_schema=SCHEMA)
-        second = await client.complete(MESSAGES, Sampling(seed=2), role="commitment", problem_id="p",
-                                       json_schema=SCHEMA)
+        second = await client.complete(
+            MESSAGES, Sampling(seed=2), role="commitment", problem_id="p", json_schema=SCHEMA
+        )
     await client.aclose()
     # one refused request, then only plain ones: the refusal is remembered, never retried as a fault
-    assert sent_formats(server) == [{"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}},
-                                    None, None]
+    assert sent_formats(server) == [
+        {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}},
+        None,
+        None,
+    ]
     assert first.text.startswith("Sure!") and second.text.startswith("Sure!")
     assert first.attempts == 1 and first.faults == {} and client.usage.total()["faults"] == {}
     assert not client.backend.json_schema_supported
@@ -115,10 +122,16 @@ async def test_an_accepted_schema_is_cached_under_its_own_key(loopback, tmp_path
 
 # ---- together: JSON mode through the SDK, offline ----------------------------------------------
 
+
 def together_reply(text: str) -> dict:
-    return {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
 
 
 def together_backend(monkeypatch, handler) -> TogetherBackend:
@@ -160,13 +173,15 @@ async def test_together_model_without_json_mode_gets_the_plain_request(monkeypat
 
 # ---- local: a grammar on the embedded SmolLM2 --------------------------------------------------
 
+
 async def test_embedded_model_under_the_schema_replies_with_one_json_object_of_its_keys():
     # max_tokens above the longest reply the schema allows (every character an escape: ~2 tokens each),
     # so the grammar, not luck, makes each reply a complete object
     backend = LocalLlamaBackend(n_ctx=1024, n_threads=1)
     for seed in (1, 2, 3):
-        reply = await backend.complete(MESSAGES, Sampling(temperature=0.2, max_tokens=320, seed=seed),
-                                       json_schema=SCHEMA)
+        reply = await backend.complete(
+            MESSAGES, Sampling(temperature=0.2, max_tokens=320, seed=seed), json_schema=SCHEMA
+        )
         data = json.JSONDecoder(strict=False).decode(reply.text)  # the whole reply, nothing around it
         assert list(data) == ["answer", "justification"] and 1 <= len(data["answer"]) <= 40
         assert len(data["justification"]) <= 80
@@ -181,6 +196,7 @@ async def test_embedded_model_without_the_schema_writes_no_json_to_the_same_requ
 
 # ---- the game: every commitment call sends the schema, and only those --------------------------
 
+
 @dataclass
 class PolicyRunner:
     """The game and an untrained belief policy to play it with."""
@@ -193,14 +209,23 @@ class PolicyRunner:
 
 
 def runner(server, n_agents: int = 3, **settings) -> PolicyRunner:
-    game = GameSettings(n_agents=n_agents, top_p=0.9, max_tokens_strategy=16, max_tokens_executor=32,
-                        max_tokens_commitment=64, coordinator_temperature=0.2, threshold=0.0, max_rounds=1,
-                        executors_see_commitment=True, seed=0, **settings)
+    game = GameSettings(
+        n_agents=n_agents,
+        top_p=0.9,
+        max_tokens_strategy=16,
+        max_tokens_executor=32,
+        max_tokens_commitment=64,
+        coordinator_temperature=0.2,
+        threshold=0.0,
+        max_rounds=1,
+        executors_see_commitment=True,
+        seed=0,
+        **settings,
+    )
     torch.manual_seed(0)
     belief = BeliefNetwork(n_agents, HashEmbedder.dim, belief_dim=8, entity_dim=8, n_heads=2, n_blocks=1).eval()
     client = LLMClient(backend_for(server), max_concurrency=16)
     return PolicyRunner(EpisodeRunner(client, HashEmbedder(), game), BeliefPolicy(belief))
-
 
 
 @pytest.mark.parametrize(("n_agents", "group_size"), [(3, None), (8, 2)])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from econ.terminal import quiet_terminal, verbose_requested
+from econ.run.terminal import quiet_terminal, verbose_requested
 
 # what a train run printed before econ.terminal (lightning 2.6, torch 2.13, wandb 0.31, httpx)
 NOISE = {
@@ -21,19 +21,42 @@ NOISE = {
     "per-request httpx line": r"HTTP Request: POST",
 }
 TINY = [
-    "model=openai_compatible", "model.model=loopback", "logger=wandb", "dataset.limit=2", "agents.n_agents=2",
-    "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", "learner.max_episodes=2",
-    "learner.update_interval=1", "learner.batch_size=2", "llm.max_retries=0", "bne.max_iterations_infer=2",
+    "model=openai_compatible",
+    "model.model=loopback",
+    "logger=wandb",
+    "dataset.limit=2",
+    "agents.n_agents=2",
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "learner.max_episodes=2",
+    "learner.update_interval=1",
+    "learner.batch_size=2",
+    "llm.max_retries=0",
+    "bne.max_iterations_infer=2",
 ]
 
 
 def _train(loopback, tmp_path: Path, *extra: str) -> str:
-    env = {**os.environ, "ECON_CACHE_DIR": str(tmp_path / "cache"), "WANDB_MODE": "offline",
-           "WANDB_DIR": str(tmp_path), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "ECON_CACHE_DIR": str(tmp_path / "cache"),
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(tmp_path),
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
     env.pop("ECON_VERBOSE", None)
     args = [*TINY, f"model.base_url={loopback.base_url}", f"hydra.run.dir={tmp_path / 'run'}", *extra]
-    done = subprocess.run([sys.executable, "-m", "econ.train", *args], check=False, capture_output=True, text=True,
-                          env=env, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "econ.train", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 

@@ -10,22 +10,50 @@ from pathlib import Path
 
 import pytest
 
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 
 TINY = [
-    "+experiment=svamp", "model=local", "logger=csv", "dataset.limit=2", "agents.n_agents=2",
-    "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", "agents.max_tokens_strategy=16",
-    "agents.max_tokens_executor=32", "agents.max_tokens_commitment=32", "bne.max_iterations_infer=2",
-    "learner.update_interval=1", "learner.batch_size=2",
+    "+experiment=svamp",
+    "model=local",
+    "logger=csv",
+    "dataset.limit=2",
+    "agents.n_agents=2",
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "agents.max_tokens_strategy=16",
+    "agents.max_tokens_executor=32",
+    "agents.max_tokens_commitment=32",
+    "bne.max_iterations_infer=2",
+    "learner.update_interval=1",
+    "learner.batch_size=2",
 ]
-RESULT_FIELDS = ("accuracy", "n", "parse_rate", "commitment_json_rate", "mean_rounds", "converged_rate",
-                 "stop_reasons", "best_response_gap", "prompt_tokens", "completion_tokens", "llm_calls", "wall_s")
+RESULT_FIELDS = (
+    "accuracy",
+    "n",
+    "parse_rate",
+    "commitment_json_rate",
+    "mean_rounds",
+    "converged_rate",
+    "stop_reasons",
+    "best_response_gap",
+    "prompt_tokens",
+    "completion_tokens",
+    "llm_calls",
+    "wall_s",
+)
 
 
 def _run(module: str, args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "ECON_CACHE_DIR": str(cache), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +117,22 @@ def test_round0_actions_depend_on_the_problem(trained_run):
 
 def test_evaluate_loads_checkpoint_and_rerun_costs_no_calls(trained_run, tmp_path):
     run_dir, cache = trained_run
-    args = ["+experiment=svamp", "model=local", "logger=csv", "dataset.limit=2", "agents.n_agents=2",
-            "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", "agents.max_tokens_strategy=16",
-            "agents.max_tokens_executor=32", "agents.max_tokens_commitment=32", "method=econ_no_bne",
-            f"ckpt_path={run_dir / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'eval'}"]
+    args = [
+        "+experiment=svamp",
+        "model=local",
+        "logger=csv",
+        "dataset.limit=2",
+        "agents.n_agents=2",
+        "agents.belief_dim=16",
+        "agents.entity_dim=32",
+        "agents.n_blocks=1",
+        "agents.max_tokens_strategy=16",
+        "agents.max_tokens_executor=32",
+        "agents.max_tokens_commitment=32",
+        "method=econ_no_bne",
+        f"ckpt_path={run_dir / 'last.ckpt'}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    ]
     done = _run("econ.evaluate", args, cache)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
@@ -103,8 +143,19 @@ def test_evaluate_loads_checkpoint_and_rerun_costs_no_calls(trained_run, tmp_pat
 
 def test_checkpoint_from_other_n_agents_is_refused(trained_run, tmp_path):
     run_dir, cache = trained_run
-    done = _run("econ.evaluate", ["+experiment=svamp", "model=local", "agents.n_agents=3",
-                                  "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1",
-                                  f"ckpt_path={run_dir / 'last.ckpt'}", f"hydra.run.dir={tmp_path / 'x'}"], cache)
+    done = _run(
+        "econ.evaluate",
+        [
+            "+experiment=svamp",
+            "model=local",
+            "agents.n_agents=3",
+            "agents.belief_dim=16",
+            "agents.entity_dim=32",
+            "agents.n_blocks=1",
+            f"ckpt_path={run_dir / 'last.ckpt'}",
+            f"hydra.run.dir={tmp_path / 'x'}",
+        ],
+        cache,
+    )
     assert done.returncode != 0
     assert "agents.n_agents=3" in done.stderr and "Traceback" not in done.stderr

@@ -19,7 +19,7 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
-from econ.runlog import read_jsonl
+from econ.run.jsonl import read_jsonl
 from econ.view.page import read_embedded, render
 from econ.view.runs import page_data
 from experiments import compare_methods
@@ -92,19 +92,56 @@ def build_runs(root: Path) -> ViewRuns:
     compare = root / "compare"
     with LoopbackServer(responder=ScriptedTeam(behaviours)) as server:
         shared = [*loopback_overrides(server.base_url), *SMALL, "dataset=custom", f"dataset.path='{data}'"]
-        _run("econ.train", [*shared, "logger=csv", "learner.update_interval=2", "learner.batch_size=2",
-                            "bne.max_iterations_infer=2", "bne.threshold=1e-9",  # every problem plays both rounds
-                            f"hydra.run.dir={compare / 'runs' / 'econ'}"], root, "train", env)
-        _run("econ.evaluate", [*shared, "method=mad", "method.rounds=2",
-                               f"hydra.run.dir={compare / 'runs' / 'mad'}"], root, "mad", env)
-        _run("econ.train", [*shared, "logger=csv", "learner.max_episodes=0", "eval_methods=[econ]",
-                            "agents.n_agents=4", "agents.group_size=2", "bne.max_iterations_infer=2",
-                            f"hydra.run.dir={root / 'hierarchical'}"], root, "hierarchical", env)
-    rows = [compare_methods.read_row(m, compare / "runs" / run / "results.json", untrained=False)
-            for m, run in (("econ_no_bne", "econ"), ("econ", "econ"), ("mad", "mad"))]
+        _run(
+            "econ.train",
+            [
+                *shared,
+                "logger=csv",
+                "learner.update_interval=2",
+                "learner.batch_size=2",
+                "bne.max_iterations_infer=2",
+                "bne.threshold=1e-9",  # every problem plays both rounds
+                f"hydra.run.dir={compare / 'runs' / 'econ'}",
+            ],
+            root,
+            "train",
+            env,
+        )
+        _run(
+            "econ.evaluate",
+            [*shared, "method=mad", "method.rounds=2", f"hydra.run.dir={compare / 'runs' / 'mad'}"],
+            root,
+            "mad",
+            env,
+        )
+        _run(
+            "econ.train",
+            [
+                *shared,
+                "logger=csv",
+                "learner.max_episodes=0",
+                "eval_methods=[econ]",
+                "agents.n_agents=4",
+                "agents.group_size=2",
+                "bne.max_iterations_infer=2",
+                f"hydra.run.dir={root / 'hierarchical'}",
+            ],
+            root,
+            "hierarchical",
+            env,
+        )
+    rows = [
+        compare_methods.read_row(m, compare / "runs" / run / "results.json", untrained=False)
+        for m, run in (("econ_no_bne", "econ"), ("econ", "econ"), ("mad", "mad"))
+    ]
     compare_methods.write_csv(rows, compare / "compare.csv")
-    _BUILT["runs"] = ViewRuns(compare / "runs" / "econ", compare / "runs" / "mad", compare, root / "hierarchical",
-                              dict(zip(BEHAVIOURS, tests)))
+    _BUILT["runs"] = ViewRuns(
+        compare / "runs" / "econ",
+        compare / "runs" / "mad",
+        compare,
+        root / "hierarchical",
+        dict(zip(BEHAVIOURS, tests)),
+    )
     return _BUILT["runs"]
 
 
@@ -157,7 +194,8 @@ def test_call_texts_are_the_traces_texts(runs):
             calls = traced[(method, item["id"])]["calls"]
             assert [c["text"] for c in ep["calls"]] == [c["text"] for c in calls]
             assert [m for c in ep["calls"] for m in c["messages"]] == [
-                [m["role"], m["content"]] for c in calls for m in c["messages"]]
+                [m["role"], m["content"]] for c in calls for m in c["messages"]
+            ]
 
 
 def test_flags_say_what_the_team_did(runs):
@@ -231,8 +269,12 @@ def test_comparison_puts_each_problem_side_by_side_in_the_tables_order(runs):
     mad = next(m for m in data["methods"] if m["name"] == "mad")
     econ_right = {item["id"] for item in data["eval"]["items"] if item["eps"]["econ"]["correct"]}
     mad_right = {item["id"] for item in data["eval"]["items"] if item["eps"]["mad"]["correct"]}
-    assert mad["paired"] == {"reference": "econ", "n": 4, "wins": len(mad_right - econ_right),
-                             "losses": len(econ_right - mad_right)}
+    # the same paired statistics as results.json's vs_econ (bootstrap interval, McNemar p), not bare counts
+    paired = mad["paired"]
+    assert paired["reference"] == "econ" and paired["n"] == 4
+    assert paired["a_only"] == len(mad_right - econ_right) and paired["b_only"] == len(econ_right - mad_right)
+    assert paired["difference"] == pytest.approx((len(mad_right) - len(econ_right)) / 4)
+    assert paired["ci95"][0] <= paired["difference"] <= paired["ci95"][1] and 0 <= paired["mcnemar_p"] <= 1
     assert mad["label"] == "mad" and mad["budget"]
 
 
@@ -255,8 +297,12 @@ def test_a_sweep_dir_of_runs_shows_each_runs_methods_apart(runs, tmp_path):
     copy_run(runs.econ, sweep / "1_n_agents=3_again")
     data = page_data(sweep)
     assert data["mode"] == "compare"
-    assert data["eval"]["methods"] == ["econ_no_bne", "econ", "1_n_agents=3_again/econ_no_bne",
-                                       "1_n_agents=3_again/econ"]
+    assert data["eval"]["methods"] == [
+        "econ_no_bne",
+        "econ",
+        "1_n_agents=3_again/econ_no_bne",
+        "1_n_agents=3_again/econ",
+    ]
     assert all(len(item["eps"]) == 4 for item in data["eval"]["items"]) and len(data["train"]) == 2
 
 
@@ -269,14 +315,23 @@ def test_fields_other_engineers_add_are_carried_to_the_page(runs, tmp_path):
     def newer(line):
         for k, record in enumerate(line["rounds"]):
             last = k == len(line["rounds"]) - 1
-            record.update(commitment_changed=None if k == 0 else True, best_response_gap=[0.1, 0.25, 0.05],
-                          stop_reason="max_rounds" if last else None, reward_terms=[[1.0, 0.5, 0.0]] * 3)
+            record.update(
+                commitment_changed=None if k == 0 else True,
+                best_response_gap=[0.1, 0.25, 0.05],
+                stop_reason="max_rounds" if last else None,
+                reward_terms=[[1.0, 0.5, 0.0]] * 3,
+            )
         return {**line, "stop_reason": "max_rounds", "cost_usd": 0.002}
 
     rewrite_traces(run, newer)
     results = json.loads((run / "results.json").read_text())
-    results["methods"]["econ"].update(best_response_gap=0.25, stop_reasons={"fixed_point": 1, "max_rounds": 3},
-                                      sampling={"T": {"mean": 1.2}}, cost_usd=0.01, brand_new_metric=7)
+    results["methods"]["econ"].update(
+        best_response_gap=0.25,
+        stop_reasons={"fixed_point": 1, "max_rounds": 3},
+        sampling={"T": {"mean": 1.2}},
+        cost_usd=0.01,
+        brand_new_metric=7,
+    )
     (run / "results.json").write_text(json.dumps(results))
     data = page_data(run)
     econ = next(m for m in data["methods"] if m["name"] == "econ")
@@ -340,16 +395,19 @@ def test_page_is_one_file_that_fetches_nothing(runs):
 
 def test_text_from_a_run_cannot_close_the_pages_script(runs, tmp_path):
     run = copy_run(runs.mad, tmp_path / "hostile")
-    rewrite_traces(run, lambda line: {**line, "calls": [{**c, "text": "</script><script>alert(1)</script>"}
-                                                        for c in line["calls"]]})
+    rewrite_traces(
+        run,
+        lambda line: {**line, "calls": [{**c, "text": "</script><script>alert(1)</script>"} for c in line["calls"]]},
+    )
     page = render(page_data(run))
     assert "alert(1)" not in page
     assert read_embedded(page)["eval"]["items"][0]["eps"]["mad"]["calls"][0]["text"].startswith("</script>")
 
 
 def view(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "econ.view", *args], check=False, capture_output=True, text=True,
-                          cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "econ.view", *args], check=False, capture_output=True, text=True, cwd=REPO
+    )
 
 
 def test_command_writes_report_html_and_prints_its_path(runs, tmp_path):
@@ -372,8 +430,12 @@ def test_command_refuses_a_dir_that_is_no_run_in_one_line(tmp_path):
 
 def test_serve_answers_with_the_page_on_localhost(runs, tmp_path):
     run = copy_run(runs.mad, tmp_path / "served")
-    server = subprocess.Popen([sys.executable, "-m", "econ.view", str(run), "--serve", "--port", "0"],
-                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "econ.view", str(run), "--serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert server.stdout.readline().strip() == str((run / "report.html").resolve())
         url = re.search(r"http://127\.0\.0\.1:\d+/report\.html", server.stdout.readline()).group(0)

@@ -121,7 +121,18 @@ def parse_rate(answers: Iterable[str | None]) -> float:
 
 _WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _LATEX_NOISE = (
-    "\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "~", "\\$", "$", "**",
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\!",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\ ",
+    "~",
+    "\\$",
+    "$",
+    "**",
 )
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _UNIT_POWER_RE = re.compile(r"(?<=[A-Za-z])\s*\^\s*\{?[23]\}?")
@@ -134,7 +145,9 @@ _FULL_FORMS = [
     re.compile(rf"^{_SIGN}{_FRAC_RE}$"),
     re.compile(rf"^{_SIGN}(?P<num>\d+(?:\.\d+)?)\s*/\s*(?P<den>\d+(?:\.\d+)?)$"),
     re.compile(rf"^{_SIGN}(?P<dec>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{{1,3}})?)$"),
-    re.compile(rf"^{_SIGN}(?P<mant>\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{{?(?P<exp>[+-]?\d{{1,3}})\}}?$"),
+    re.compile(
+        rf"^{_SIGN}(?P<mant>\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{{?(?P<exp>[+-]?\d{{1,3}})\}}?$"
+    ),
 ]
 _TOKEN_RE = re.compile(rf"(?<![\w.])-?(?:{_FRAC_RE}|\d+(?:\.\d+)?\s*/\s*\d+(?![\d.])|\d+(?:\.\d+)?|\.\d+)(?:\s*%)?")
 
@@ -307,6 +320,7 @@ def _math_match(pred: str, gold: str) -> bool:
 
 
 # ---------------------------------------------------------------- public
+
 
 def answers_match(pred: str | None, gold: str, dataset: str) -> bool:
     """Is ``pred`` the same answer as ``gold`` under the checker of kind ``dataset``?"""

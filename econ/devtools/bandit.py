@@ -61,8 +61,9 @@ class TemperatureBandit:
     def p_correct(self, temperature: float) -> float:
         return self.p_max - self.slope * (temperature - self.t_low) / (self.t_high - self.t_low)
 
-    async def complete(self, messages: list[Message], sampling: Sampling,
-                       json_schema: JsonSchema | None = None) -> Completion:
+    async def complete(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
+    ) -> Completion:
         if messages[0]["content"] == prompts.EXECUTOR_SYSTEM:
             rng = random.Random(sampling.seed)
             answer = GOLD if rng.random() < self.p_correct(sampling.temperature) else str(rng.randint(10, 99))
@@ -98,33 +99,43 @@ class BanditOutcome:
         return probe and all(direction * (last - first) > 0 for first, last in zip(self.played_first, self.played_last))
 
 
-def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = (), window: int = 100,
-                 probes: int = 40, slope: float = 0.6) -> BanditOutcome:
+def train_bandit(
+    seed: int,
+    episodes: int = 700,
+    overrides: tuple[str, ...] = (),
+    window: int = 100,
+    probes: int = 40,
+    slope: float = 0.6,
+) -> BanditOutcome:
     """Train ECON on the synthetic game for `episodes` episodes with the given config overrides.
 
     P(right) = 0.9 − slope·u_T; a negative slope uses 0.3 − slope·u_T, so it stays in [0.3, 0.9].
     """
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    from econ.config.settings import load_settings
+    from econ.learner.module import ECONModule
 
     cfg = compose_config([f"seed={seed}", *overrides], name="train")
     agents = cfg.agents
     torch.manual_seed(seed)
     embedder = HashEmbedder()
-    module = ECONModule(learner_hparams(cfg), obs_dim=embedder.dim)
+    module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
     backend = TemperatureBandit(tuple(agents.temperature_bounds), 0.9 if slope >= 0 else 0.3, slope)
     client = LLMClient(backend, cache=None, max_concurrency=agents.n_agents, max_retries=0)
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
-    problems = [Problem(f"synthetic:{seed}:{i}", f"Synthetic problem {i} of seed {seed}.", GOLD, "svamp")
-                for i in range(episodes + probes)]
+    problems = [
+        Problem(f"synthetic:{seed}:{i}", f"Synthetic problem {i} of seed {seed}.", GOLD, "svamp")
+        for i in range(episodes + probes)
+    ]
     strategy = embedder.encode([STRATEGY])[0].expand(agents.n_agents, -1)
     probe_obs = [Observation.first_round(embedder.encode([p.question])[0], strategy) for p in problems[episodes:]]
 
     def probe() -> float:
         module.nets.eval()
         with torch.no_grad():
-            means = [module.nets.belief.action_mean(module.nets.belief(o.fields[None], o.flags[None]))[0, :, 0]
-                     for o in probe_obs]
+            means = [
+                module.nets.belief.action_mean(module.nets.belief(o.fields[None], o.flags[None]))[0, :, 0]
+                for o in probe_obs
+            ]
         return float(torch.stack(means).mean())
 
     played: list[list[float]] = []
@@ -140,15 +151,24 @@ def train_bandit(seed: int, episodes: int = 700, overrides: tuple[str, ...] = ()
     loop = asyncio.new_event_loop()
     try:
         module.attach(problems[:episodes], runner, loop, _NoTraces(), episodes)
-        trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, accelerator="cpu", devices=1)
+        trainer = L.Trainer(
+            max_epochs=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            devices=1,
+        )
         trainer.fit(module)
     finally:
         loop.close()
 
     def per_round(rows: list[list[float]]) -> list[float]:
         width = max(len(row) for row in rows)
-        return [sum(row[k] for row in rows if len(row) > k) / max(1, sum(len(row) > k for row in rows))
-                for k in range(width)]
+        return [
+            sum(row[k] for row in rows if len(row) > k) / max(1, sum(len(row) > k for row in rows))
+            for k in range(width)
+        ]
 
     return BanditOutcome(before, probe(), per_round(played[:window]), per_round(played[-window:]), module)

@@ -82,7 +82,12 @@ class CliRun:
 
 
 def launch(
-    module: str, args: list[str], *, out_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+    module: str,
+    args: list[str],
+    *,
+    out_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
     name: str = "run",
 ) -> CliRun:
     """Start `python -m module *args` as a forked child; its output goes to out_dir/<name>.{stdout,stderr}."""
@@ -91,8 +96,14 @@ def launch(
     stdout, stderr = out_dir / f"{name}.stdout", out_dir / f"{name}.stderr"
     process = _fork_context().Process(
         target=_become_cli,
-        args=(module, list(args), dict(os.environ if env is None else env), str(cwd or Path.cwd()),
-              str(stdout), str(stderr)),
+        args=(
+            module,
+            list(args),
+            dict(os.environ if env is None else env),
+            str(cwd or Path.cwd()),
+            str(stdout),
+            str(stderr),
+        ),
         name=f"econ-cli-{name}",
     )
     process.start()
@@ -103,8 +114,14 @@ def launch(
 
 
 def run(
-    module: str, args: list[str], *, out_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-    name: str = "run", timeout: float = 300.0,
+    module: str,
+    args: list[str],
+    *,
+    out_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    name: str = "run",
+    timeout: float = 300.0,
 ) -> CliRun:
     """`launch` and wait; a run still going after timeout is killed (its exit code is then -9)."""
     cli = launch(module, args, out_dir=out_dir, env=env, cwd=cwd, name=name)

@@ -97,6 +97,7 @@ class LoopbackServer:
     usage (None = word counts). capacity: requests served at once, others wait.
     fault_rates: {"429": 0.2, ...} drawn with a seeded RNG. script: explicit faults
     in order. reject_response_format: answer 400 to any chat request carrying `response_format`.
+    port: 0 = any free port; a fixed one makes cache keys (which hold the base URL) repeat across runs.
     The server runs on daemon threads and stops on `close()` / context exit.
     """
 
@@ -115,6 +116,7 @@ class LoopbackServer:
         capacity: int = 64,
         embedding_dim: int = 16,
         reject_response_format: bool = False,
+        port: int = 0,
     ) -> None:
         for kind in list(fault_rates or {}) + [s for s in script or [] if s not in (None, "ok")]:
             if kind not in FAULT_KINDS:
@@ -137,7 +139,7 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._capacity = threading.BoundedSemaphore(capacity)
         self._stopping = threading.Event()
-        self._httpd = _BackloggedServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _BackloggedServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback", daemon=True
@@ -215,9 +217,7 @@ class LoopbackServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "loopback"),
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": p_tok, "completion_tokens": c_tok, "total_tokens": p_tok + c_tok},
         }
 
@@ -269,8 +269,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self._send_fault(fault, body, is_chat)
                 elif is_chat and server.reject_response_format and "response_format" in body:
                     message = "Unrecognized request argument supplied: response_format"
-                    self._send_json(400, {"error": {"message": message, "type": "invalid_request_error",
-                                                    "param": "response_format"}})
+                    self._send_json(
+                        400,
+                        {"error": {"message": message, "type": "invalid_request_error", "param": "response_format"}},
+                    )
                 elif is_chat:
                     self._send_json(200, server._chat_body(body, server.responder(body)))
                 else:

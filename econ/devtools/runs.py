@@ -8,7 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from econ.config import register_resolvers
+from econ.config.resolvers import register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MINILM_DIM = 384  # embedder=local
@@ -27,14 +27,19 @@ def compose_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
 
 
 def write_untrained_checkpoint(path: Path, overrides: list[str], obs_dim: int = MINILM_DIM, seed: int = 0) -> Path:
-    """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests."""
-    from econ.module import ECONModule
-    from econ.pipeline import learner_hparams
+    """A checkpoint of freshly initialised (seeded) networks in the format training writes, for evaluation tests.
+
+    It records no team: untrained networks learnt nothing about any model, so any team may play them.
+    """
+    from econ.config.settings import load_settings
+    from econ.learner.module import ECONModule
 
     with torch.random.fork_rng():  # the caller's global RNG stays as it was
         torch.manual_seed(seed)
-        module = ECONModule(learner_hparams(compose_config(overrides)), obs_dim=obs_dim)
-    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "optimizer_states": []}
+        module = ECONModule(load_settings(compose_config(overrides)), obs_dim=obs_dim)
+    hparams = dict(module.hparams)
+    hparams["econ"] = {key: value for key, value in hparams["econ"].items() if key != "team"}
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": hparams, "optimizer_states": []}
     module.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)
     return Path(path)

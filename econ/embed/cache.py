@@ -14,6 +14,7 @@ from econ.embed.base import Embedder
 from econ.llm.cache import open_sqlite
 
 _SQL_CHUNK = 500  # bound on "?" parameters per SELECT
+EMBEDDING_COLUMNS = {"key", "dim", "vec"}
 
 
 class CachedEmbedder:
@@ -33,7 +34,7 @@ class CachedEmbedder:
         self._lock = threading.Lock()
         self._conn = None
         if cache_path is not None:
-            self._conn = open_sqlite(cache_path)
+            self._conn = open_sqlite(cache_path, key="embedder.cache_path")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
             )

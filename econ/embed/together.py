@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import httpx
 import torch
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from econ.errors import ConfigError, LLMError
-from econ.llm.client import backoff_s
 from econ.llm.faults import Fault, read_api_key, sdk_fault
+from econ.llm.retry import retrying as retrying_faults
 from econ.llm.together import normalise_together_base_url
 
 
 class TogetherEmbedder:
     """Together embeddings API (sync SDK client, SDK retries off, our own small retry budget).
 
-    There is no LLMClient around embedders, so this one retries 429/5xx/timeouts
-    itself (`max_retries`, exponential backoff with jitter, Retry-After honoured).
+    There is no LLMClient around embedders, so this one retries 429/5xx/timeouts itself, with the
+    LLM layer's retry policy (`econ.llm.retry`: `max_retries`, backoff with jitter, Retry-After honoured).
     """
 
     max_parallel_encodes = 8  # network-bound: concurrent problems' requests overlap (econ.embed.offload)
@@ -60,16 +59,13 @@ class TogetherEmbedder:
         return torch.nn.functional.normalize(torch.cat(chunks), dim=-1)  # (n, dim)
 
     def _encode_batch(self, texts: list[str]) -> torch.Tensor:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(Fault),
-            reraise=True,
-        )
+        retrying = retrying_faults(self.max_retries, 1.0, self.retry_max_wait_s)
         try:
             return retrying(self._request, texts)
         except Fault as fault:
-            raise LLMError(f"embedder=together: gave up after {self.max_retries + 1} attempts, last fault: {fault}") from None
+            raise LLMError(
+                f"embedder=together: gave up after {self.max_retries + 1} attempts, last fault: {fault}"
+            ) from None
 
     def _request(self, texts: list[str]) -> torch.Tensor:
         try:
@@ -90,13 +86,6 @@ class TogetherEmbedder:
                 f"({len(texts)}, {self.dim}); set embedder.dim to the model's size"
             )
         return vectors
-
-    def _wait(self, state) -> float:
-        fault = state.outcome.exception() if state.outcome else None
-        wait = backoff_s(state.attempt_number, 1.0, self.retry_max_wait_s)
-        if isinstance(fault, Fault) and fault.retry_after_s is not None:
-            wait = max(wait, fault.retry_after_s)
-        return min(wait, self.retry_max_wait_s)
 
     def __repr__(self) -> str:
         return f"TogetherEmbedder(model={self.name!r})"

@@ -1,1 +1,1 @@
-"""The ECON game: prompts, one episode of BNE rounds, and per-executor rewards."""
+"""The ECON game: prompts, one episode of BNE rounds, the hierarchical commitment tree, per-executor rewards."""

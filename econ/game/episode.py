@@ -3,7 +3,7 @@
 Executors answer concurrently, each under its own sampling action, and never see each
 other's text: only the question, the strategy, their own last answer and the last
 commitment. With agents.group_size = g < N the coordination is hierarchical
-(econ/game/hierarchy.py): one strategy per group of g executors, and the commitment comes from a
+(econ/game/tree.py): one strategy per group of g executors, and the commitment comes from a
 tree of coordinators; executors see their group's strategy and the global commitment, so no
 prompt grows with N.
 
@@ -29,7 +29,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -39,14 +39,15 @@ from econ.data.datasets import Problem
 from econ.embed.base import Embedder
 from econ.embed.offload import encode_async
 from econ.game import prompts
-from econ.game.hierarchy import commit_tree
 from econ.game.policy import ActionPolicy, PolicyStep
 from econ.game.prompts import Commitment
 from econ.game.records import Call, EpisodeResult, RoundRecord
 from econ.game.rewards import reward_terms
-from econ.hierarchy import partition
+from econ.game.tree import commit_tree
 from econ.llm.base import Completion, Sampling
 from econ.llm.client import LLMClient
+from econ.llm.team import Team
+from econ.nn.groups import partition
 from econ.nn.observation import Observation, answer_sentence
 from econ.nn.transition import Transition
 
@@ -111,6 +112,25 @@ class RoundOutcome:
     levels: list[list[str | None]] | None  # hierarchical: answers committed per tree level
 
 
+@dataclass
+class EpisodeState:
+    """One problem's play so far: what later rounds observe and what the episode reports."""
+
+    problem: Problem
+    method: str
+    strategies: list[str] = field(default_factory=list)  # one per group
+    obs: Observation | None = None  # what the next round's actions are chosen from
+    last: RoundOutcome | None = None  # the latest round (across decision steps)
+    stop_reason: str = MAX_ROUNDS  # the current decision step's
+    calls: list[Call] = field(default_factory=list)
+    records: list[RoundRecord] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+
+    @property
+    def accounting_id(self) -> str:
+        return f"{self.method}:{self.problem.id}"
+
+
 def commitment_changed(previous: str | None, current: str | None, dataset: str) -> bool:
     """Did the committed answer change between two rounds? A missing answer always counts as a change."""
     if previous is None or current is None:
@@ -129,119 +149,175 @@ def at_fixed_point(changed: bool, residual: float, threshold: float) -> bool:
 
 
 class EpisodeRunner:
-    """Plays problems under an action policy; holds no learning state itself."""
+    """Plays problems under an action policy; holds no learning state itself.
 
-    def __init__(self, client: LLMClient, embedder: Embedder, settings: GameSettings):
-        self.client = client
+    `client` is one LLMClient for every role, or a `Team`: executor i asks `team.executor(i)`, the
+    strategy and every commitment (each level of the tree) ask `team.coordinator`.
+    """
+
+    def __init__(self, client: LLMClient | Team, embedder: Embedder, settings: GameSettings):
+        self.team = client if isinstance(client, Team) else Team.of(client, settings.n_agents)
+        self.client = self.team.coordinator  # its usage tracker is the whole team's
         self.embedder = embedder
         self.settings = settings
         self.groups = partition(settings.n_agents, settings.group_size)  # one group: the flat game
         self.group_of = [k for k, members in enumerate(self.groups) for _ in members]
         self.hierarchical = len(self.groups) > 1
-        if client.max_concurrency < settings.n_agents and client.backend.backend != "local":
-            log.warning(
-                "llm.max_concurrency=%d < agents.n_agents=%d: a round's executors run in %d waves, not at once; "
-                "set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
-                client.max_concurrency, settings.n_agents, -(-settings.n_agents // client.max_concurrency),
-                settings.n_agents,
-            )
+        for executor in self.team.clients:
+            served = sum(self.team.executor(i) is executor for i in range(settings.n_agents))
+            if served and executor.max_concurrency < served and executor.backend.backend != "local":
+                who = f"agents.n_agents={served}" if served == settings.n_agents else f"{served} executors on"
+                log.warning(
+                    "llm.max_concurrency=%d < %s%s: a round's executors run in %d waves, not at once; "
+                    "set llm.max_concurrency >= %d (times llm.problem_concurrency) to overlap them",
+                    executor.max_concurrency,
+                    who,
+                    "" if served == settings.n_agents else f" {executor.model_label}",
+                    -(-served // executor.max_concurrency),
+                    served,
+                )
 
     async def play(
         self, problem: Problem, method: str, k_rounds: int, policy: ActionPolicy
     ) -> tuple[EpisodeResult, list[Transition]]:
-        """Play one problem: per decision step, up to k_rounds BNE rounds; one transition per round played."""
+        """Play one problem: the strategy, then per decision step up to k_rounds BNE rounds; one transition per round."""
         start = time.perf_counter()
-        s = self.settings
-        accounting_id = f"{method}:{problem.id}"
-        calls: list[Call] = []
+        state = EpisodeState(problem, method)
+        await self.open(state)
+        for step in range(self.settings.max_rounds):
+            await self.decision_step(state, step, k_rounds, policy)
+        return self.result(state, time.perf_counter() - start), state.transitions
 
+    async def open(self, state: EpisodeState) -> None:
+        """The coordinator's strategy (one per group) and the first round's observation."""
         # Text embeddings run in a worker thread, overlapping the LLM call that does not need them.
-        (q_emb,), strategies = await asyncio.gather(
-            encode_async(self.embedder, [problem.question]),
-            self._strategies(problem, accounting_id, calls),  # one per group
+        (q_emb,), state.strategies = await asyncio.gather(
+            encode_async(self.embedder, [state.problem.question]),
+            self._strategies(state.problem, state.accounting_id, state.calls),  # one per group
         )
-        s_emb = (await encode_async(self.embedder, strategies))[self.group_of]  # (N, E): each executor's group's
-        obs = Observation.first_round(q_emb, s_emb)
+        s_emb = (await encode_async(self.embedder, state.strategies))[self.group_of]  # (N, E): each executor's group's
+        state.obs = Observation.first_round(q_emb, s_emb)
 
-        records: list[RoundRecord] = []
-        transitions: list[Transition] = []
-        last: RoundOutcome | None = None
-        stop_reason = MAX_ROUNDS
-        for step in range(s.max_rounds):
-            previous: RoundOutcome | None = None  # the fixed-point test never looks across decision steps
-            stop_reason = MAX_ROUNDS
-            for k in range(k_rounds):
-                outcome = await self._round(problem, strategies, obs, last, policy, (step, k), len(records),
-                                            accounting_id, calls)
-                residual = action_residual(outcome.policy.mean, policy.mean(outcome.next_obs))
-                changed = None
-                if previous is not None:
-                    changed = commitment_changed(previous.commitment.answer, outcome.commitment.answer, problem.dataset)
-                    if at_fixed_point(changed, residual, s.threshold):
-                        stop_reason = FIXED_POINT
-                terms = reward_terms(outcome.extracted, outcome.commitment.answer, problem.answer, problem.dataset)
-                last_of_step = stop_reason == FIXED_POINT or k == k_rounds - 1
-                records.append(self._record(outcome, len(records), step, changed, residual, terms,
-                                            stop_reason if last_of_step else None))
-                transitions.append(Transition(
-                    obs=outcome.obs.fields, flags=outcome.obs.flags, action=outcome.policy.played, reward_terms=terms,
-                    commitment=outcome.commitment_emb,
-                    team_correct=torch.tensor(float(answers_match(outcome.commitment.answer, problem.answer,
-                                                                  problem.dataset))),
-                    next_obs=outcome.next_obs.fields, next_flags=outcome.next_obs.flags,
-                    # each round is scored by its own outcome; only a decision step's last round bootstraps
-                    done=torch.tensor(float(not last_of_step or step == s.max_rounds - 1)),
-                ))
-                previous = last = outcome
-                obs = outcome.next_obs
-                if last_of_step:
-                    break
+    async def decision_step(self, state: EpisodeState, step: int, k_rounds: int, policy: ActionPolicy) -> None:
+        """Up to k_rounds BNE rounds, stopping after round k >= 1 at a fixed point of the team's play."""
+        previous: RoundOutcome | None = None  # the fixed-point test never looks across decision steps
+        state.stop_reason = MAX_ROUNDS
+        for k in range(k_rounds):
+            outcome = await self.play_round(state, policy, (step, k))
+            residual = action_residual(outcome.policy.mean, policy.mean(outcome.next_obs))
+            changed = None
+            if previous is not None:
+                changed = commitment_changed(
+                    previous.commitment.answer, outcome.commitment.answer, state.problem.dataset
+                )
+                if at_fixed_point(changed, residual, self.settings.threshold):
+                    state.stop_reason = FIXED_POINT
+            last_of_step = state.stop_reason == FIXED_POINT or k == k_rounds - 1
+            self.score_round(state, outcome, step, changed, residual, last_of_step)
+            previous = state.last = outcome
+            state.obs = outcome.next_obs
+            if last_of_step:
+                return
 
-        usage = self.client.usage.problem(accounting_id)
-        final = last.commitment.answer
-        result = EpisodeResult(
-            method=method,
+    def score_round(
+        self,
+        state: EpisodeState,
+        outcome: RoundOutcome,
+        step: int,
+        changed: bool | None,
+        residual: float,
+        last_of_step: bool,
+    ) -> None:
+        """The round's reward terms, its trace record and its transition, scored by its own outcome."""
+        problem = state.problem
+        terms = reward_terms(outcome.extracted, outcome.commitment.answer, problem.answer, problem.dataset)
+        state.records.append(
+            self._record(
+                outcome, len(state.records), step, changed, residual, terms, state.stop_reason if last_of_step else None
+            )
+        )
+        state.transitions.append(
+            Transition(
+                obs=outcome.obs.fields,
+                flags=outcome.obs.flags,
+                action=outcome.policy.played,
+                reward_terms=terms,
+                commitment=outcome.commitment_emb,
+                team_correct=torch.tensor(
+                    float(answers_match(outcome.commitment.answer, problem.answer, problem.dataset))
+                ),
+                next_obs=outcome.next_obs.fields,
+                next_flags=outcome.next_obs.flags,
+                # each round is scored by its own outcome; only a decision step's last round bootstraps
+                done=torch.tensor(float(not last_of_step or step == self.settings.max_rounds - 1)),
+            )
+        )
+
+    def result(self, state: EpisodeState, wall_s: float) -> EpisodeResult:
+        """The episode's record: the last commitment is the final answer; tokens count cached replies too."""
+        problem, strategies = state.problem, state.strategies
+        usage = self.client.usage.problem(state.accounting_id)
+        final = state.last.commitment.answer
+        return EpisodeResult(
+            method=state.method,
             problem_id=problem.id,
             gold=problem.answer,
-            strategy=strategies[0] if not self.hierarchical else "\n".join(
-                f"Group {k + 1}: {strategy}" for k, strategy in enumerate(strategies)),
-            strategy_leak=any(prompts.strategy_leaks_answer(strategy, problem.question, problem.answer, problem.dataset)
-                              for strategy in strategies),
-            rounds=records,
+            strategy=strategies[0]
+            if not self.hierarchical
+            else "\n".join(f"Group {k + 1}: {strategy}" for k, strategy in enumerate(strategies)),
+            strategy_leak=any(
+                prompts.strategy_leaks_answer(strategy, problem.question, problem.answer, problem.dataset)
+                for strategy in strategies
+            ),
+            rounds=state.records,
             final_answer=final,
             correct=answers_match(final, problem.answer, problem.dataset),
-            converged=stop_reason == FIXED_POINT,
-            stop_reason=stop_reason,
-            reward_terms=records[-1].reward_terms,
+            converged=state.stop_reason == FIXED_POINT,
+            stop_reason=state.stop_reason,
+            reward_terms=state.records[-1].reward_terms,
             prompt_tokens=usage["prompt_tokens"] + usage["cached_prompt_tokens"],
             completion_tokens=usage["completion_tokens"] + usage["cached_completion_tokens"],
             llm_calls=usage["calls"] + usage["cache_hits"],
             cache_hits=usage["cache_hits"],
-            wall_s=time.perf_counter() - start,
-            calls=calls,
+            wall_s=wall_s,
+            calls=state.calls,
+            cost_usd=self.client.usage.problem_cost(state.accounting_id),
         )
-        return result, transitions
 
-    async def _round(
-        self, problem: Problem, strategies: list[str], obs: Observation, last: RoundOutcome | None,
-        policy: ActionPolicy, step_k: tuple[int, int], round_index: int, accounting_id: str, calls: list[Call],
-    ) -> RoundOutcome:
-        """One BNE round: actions from the policy, N executor answers, the commitment, the next observation."""
+    async def play_round(self, state: EpisodeState, policy: ActionPolicy, step_k: tuple[int, int]) -> RoundOutcome:
+        """One BNE round from the state's observation: act (the policy's actions), N executor answers, the
+        commitment, the next observation."""
         s = self.settings
+        problem, strategies, obs, last = state.problem, state.strategies, state.obs, state.last
+        round_index, accounting_id, calls = len(state.records), state.accounting_id, state.calls
         acted = policy.act(obs)
         previous_texts = last.texts if last is not None else [None] * s.n_agents
         previous_commitment = _commitment_text(last.commitment) if last is not None else None
-        replies = await asyncio.gather(*(
-            self._call(
-                self._executor_prompt(problem.question, strategies[self.group_of[i]], previous_texts[i],
-                                      previous_commitment),
-                "executor", accounting_id,
-                Sampling(float(acted.actions[i, 0]), s.top_p, float(acted.actions[i, 1]), s.max_tokens_executor,
-                         call_seed(s.seed, problem.id, "executor", i, *step_k)),
-                calls, role="executor", round_index=round_index, agent=i, group=self._group(i),
+        replies = await asyncio.gather(
+            *(
+                self._call(
+                    self._executor_prompt(
+                        problem.question, strategies[self.group_of[i]], previous_texts[i], previous_commitment
+                    ),
+                    "executor",
+                    accounting_id,
+                    Sampling(
+                        float(acted.actions[i, 0]),
+                        s.top_p,
+                        float(acted.actions[i, 1]),
+                        s.max_tokens_executor,
+                        call_seed(s.seed, problem.id, "executor", i, *step_k),
+                    ),
+                    calls,
+                    role="executor",
+                    round_index=round_index,
+                    agent=i,
+                    group=self._group(i),
+                    client=self.team.executor(i),
+                )
+                for i in range(s.n_agents)
             )
-            for i in range(s.n_agents)
-        ))
+        )
         texts = [reply.text for reply in replies]
         extracted = [extract_answer(text) for text in texts]
         finals = [answer_sentence(answer) or "" for answer in extracted]
@@ -250,17 +326,30 @@ class EpisodeRunner:
             self._commit(problem, strategies, texts, extracted, step_k, round_index, accounting_id, calls),
         )
         sentence = answer_sentence(commitment.answer)
-        commitment_emb = (await encode_async(self.embedder, [sentence]))[0] if sentence else torch.zeros(
-            embeddings.shape[-1])
-        agrees = [commitment.answer is not None and answers_match(a, commitment.answer, problem.dataset)
-                  for a in extracted]
-        next_obs = obs.after_round(embeddings[:s.n_agents], embeddings[s.n_agents:],
-                                   [a is not None for a in extracted], commitment_emb if sentence else None, agrees)
+        commitment_emb = (
+            (await encode_async(self.embedder, [sentence]))[0] if sentence else torch.zeros(embeddings.shape[-1])
+        )
+        agrees = [
+            commitment.answer is not None and answers_match(a, commitment.answer, problem.dataset) for a in extracted
+        ]
+        next_obs = obs.after_round(
+            embeddings[: s.n_agents],
+            embeddings[s.n_agents :],
+            [a is not None for a in extracted],
+            commitment_emb if sentence else None,
+            agrees,
+        )
         return RoundOutcome(obs, acted, texts, extracted, commitment, commitment_emb, next_obs, levels)
 
     def _record(
-        self, outcome: RoundOutcome, round_index: int, step: int, changed: bool | None, residual: float,
-        terms: Tensor, stop_reason: str | None,
+        self,
+        outcome: RoundOutcome,
+        round_index: int,
+        step: int,
+        changed: bool | None,
+        residual: float,
+        terms: Tensor,
+        stop_reason: str | None,
     ) -> RoundRecord:
         return RoundRecord(
             round=round_index,
@@ -287,20 +376,40 @@ class EpisodeRunner:
         """One strategy per group, written concurrently; the flat game's single one keeps its original seed."""
         s = self.settings
         keys = [(k,) for k in range(len(self.groups))] if self.hierarchical else [()]
-        replies = await asyncio.gather(*(
-            self._call(
-                prompts.strategy_messages(problem.question), "coordinator", accounting_id,
-                Sampling(s.coordinator_temperature, s.top_p, 0.0, s.max_tokens_strategy,
-                         call_seed(s.seed, problem.id, "strategy", *key)),
-                calls, role="strategy", round_index=0, agent=None, group=key[0] if key else None,
+        replies = await asyncio.gather(
+            *(
+                self._call(
+                    prompts.strategy_messages(problem.question),
+                    "coordinator",
+                    accounting_id,
+                    Sampling(
+                        s.coordinator_temperature,
+                        s.top_p,
+                        0.0,
+                        s.max_tokens_strategy,
+                        call_seed(s.seed, problem.id, "strategy", *key),
+                    ),
+                    calls,
+                    role="strategy",
+                    round_index=0,
+                    agent=None,
+                    group=key[0] if key else None,
+                )
+                for key in keys
             )
-            for key in keys
-        ))
+        )
         return [reply.text.strip() for reply in replies]
 
     async def _commit(
-        self, problem: Problem, strategies: list[str], texts: list[str], extracted: list[str | None],
-        step_k: tuple[int, int], round_index: int, accounting_id: str, calls: list[Call],
+        self,
+        problem: Problem,
+        strategies: list[str],
+        texts: list[str],
+        extracted: list[str | None],
+        step_k: tuple[int, int],
+        round_index: int,
+        accounting_id: str,
+        calls: list[Call],
     ) -> tuple[Commitment, list[list[str | None]] | None]:
         """The round's commitment: one coordinator over all answers (flat), or the group tree (hierarchical).
 
@@ -311,13 +420,24 @@ class EpisodeRunner:
         schema = prompts.COMMITMENT_SCHEMA if s.structured_commitment else None
 
         def sampling(*parts: object) -> Sampling:
-            return Sampling(s.coordinator_temperature, s.top_p, 0.0, s.max_tokens_commitment,
-                            call_seed(s.seed, problem.id, *parts, *step_k))
+            return Sampling(
+                s.coordinator_temperature,
+                s.top_p,
+                0.0,
+                s.max_tokens_commitment,
+                call_seed(s.seed, problem.id, *parts, *step_k),
+            )
 
         if not self.hierarchical:
             reply = await self._call(
-                prompts.commitment_messages(problem.question, strategies[0], texts), "coordinator", accounting_id,
-                sampling("commitment"), calls, role="commitment", round_index=round_index, agent=None,
+                prompts.commitment_messages(problem.question, strategies[0], texts),
+                "coordinator",
+                accounting_id,
+                sampling("commitment"),
+                calls,
+                role="commitment",
+                round_index=round_index,
+                agent=None,
                 json_schema=schema,
             )
             answer, justification, json_ok = prompts.parse_commitment(reply.text)
@@ -326,12 +446,23 @@ class EpisodeRunner:
             return Commitment(answer, justification, True, False), None
 
         async def coordinator(messages, role: str, level: int, node: int) -> Completion:
-            return await self._call(messages, "coordinator", accounting_id, sampling(role, level, node), calls,
-                                    role=role, round_index=round_index, agent=None, group=node, level=level,
-                                    json_schema=schema)
+            return await self._call(
+                messages,
+                "coordinator",
+                accounting_id,
+                sampling(role, level, node),
+                calls,
+                role=role,
+                round_index=round_index,
+                agent=None,
+                group=node,
+                level=level,
+                json_schema=schema,
+            )
 
-        tree = await commit_tree(problem.question, problem.dataset, strategies, self.groups, texts, extracted,
-                                 s.group_size, coordinator)
+        tree = await commit_tree(
+            problem.question, problem.dataset, strategies, self.groups, texts, extracted, s.group_size, coordinator
+        )
         return tree.root, tree.levels
 
     def _executor_prompt(self, question: str, strategy: str, own_text: str | None, commitment: str | None):
@@ -340,15 +471,39 @@ class EpisodeRunner:
         return prompts.executor_messages(question, strategy, own_text, commitment)
 
     async def _call(
-        self, messages, usage_role: str, accounting_id: str, sampling: Sampling, calls: list[Call],
-        role: str, round_index: int, agent: int | None, group: int | None = None, level: int | None = None,
+        self,
+        messages,
+        usage_role: str,
+        accounting_id: str,
+        sampling: Sampling,
+        calls: list[Call],
+        role: str,
+        round_index: int,
+        agent: int | None,
+        group: int | None = None,
+        level: int | None = None,
         json_schema: dict | None = None,
+        client: LLMClient | None = None,  # executor i's; None: the coordinator's
     ) -> Completion:
-        reply = await self.client.complete(
+        client = client or self.team.coordinator
+        reply = await client.complete(
             messages, sampling, role=usage_role, problem_id=accounting_id, sample_index=0, json_schema=json_schema
         )
-        calls.append(Call(role, round_index, agent, messages, reply.text, reply.prompt_tokens,
-                          reply.completion_tokens, reply.cached, group, level))
+        calls.append(
+            Call(
+                role,
+                round_index,
+                agent,
+                messages,
+                reply.text,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cached,
+                group,
+                level,
+                client.model_label,
+            )
+        )
         return reply
 
 

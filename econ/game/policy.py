@@ -64,8 +64,14 @@ class FixedActionPolicy:
     its residual is always 0, so its rounds stop exactly when the commitment stops changing.
     """
 
-    def __init__(self, temperature: float, penalty: float, n_agents: int,
-                 t_bounds: tuple[float, float], p_bounds: tuple[float, float]):
+    def __init__(
+        self,
+        temperature: float,
+        penalty: float,
+        n_agents: int,
+        t_bounds: tuple[float, float],
+        p_bounds: tuple[float, float],
+    ):
         # float64, so the sampling sent is exactly the configured value (0.7, not 0.699999988)
         self.actions = torch.tensor([[float(temperature), float(penalty)]], dtype=torch.float64).expand(n_agents, 2)
         low = torch.tensor([t_bounds[0], p_bounds[0]], dtype=torch.float64)

@@ -23,8 +23,10 @@ EXECUTOR_SYSTEM = (
     "Reason step by step and end with the final answer as \\boxed{answer}."
 )
 
-_DECIDE_AS_JSON = ('Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
-                  '"justification": "<one sentence>"}')
+_DECIDE_AS_JSON = (
+    'Decide the final answer. Reply with only a JSON object: {"answer": "<final answer>", '
+    '"justification": "<one sentence>"}'
+)
 # The JSON Schema of that reply, sent as structured output (agents.structured_commitment). The caps keep a
 # grammar-constrained reply inside agents.max_tokens_commitment (160) even when every character is a token
 # (SmolLM2 spends one per digit); only a reply of escapes (\n\n...) can still be cut. Measured on 40 real
@@ -50,6 +52,7 @@ def _fence(question: str) -> str:
 
 def _messages(system: str, user: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
 
 def strategy_messages(question: str) -> list[Message]:
     """Ask the coordinator for a short plan (at most 50 tokens) that must not state the answer."""
@@ -129,8 +132,7 @@ def merge_commitment_messages(question: str, commitments: list[Commitment]) -> l
     )
     user = (
         f"{_fence(question)}\n\nGroups of solvers worked on this problem independently; each group's "
-        f"coordinator committed to an answer:\n{listed}\n\n"
-        + _DECIDE_AS_JSON
+        f"coordinator committed to an answer:\n{listed}\n\n" + _DECIDE_AS_JSON
     )
     return _messages(COORDINATOR_SYSTEM, user)
 
@@ -229,8 +231,12 @@ def template_fingerprint() -> str:
     answer = "step " * 200 + "\\boxed{" + "1 " * 100 + "}"  # long enough for every clipping to show
     commitment = Commitment("1", "why " * 200, json_ok=True, fallback=False)
     rendered = [
-        strategy_messages("Q"), executor_messages("Q", "S"), executor_messages("Q", "S", answer, "C"),
-        solver_messages("Q"), debate_messages("Q", answer, [answer]), commitment_messages("Q", "S", [answer]),
+        strategy_messages("Q"),
+        executor_messages("Q", "S"),
+        executor_messages("Q", "S", answer, "C"),
+        solver_messages("Q"),
+        debate_messages("Q", answer, [answer]),
+        commitment_messages("Q", "S", [answer]),
         merge_commitment_messages("Q", [commitment]),
     ]
     return hashlib.sha256(json.dumps(rendered).encode()).hexdigest()[:8]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from econ.data.answers import parse_rate
+
 
 @dataclass
 class Call:
@@ -20,6 +22,7 @@ class Call:
     cached: bool
     group: int | None = None  # hierarchical: the executor group, or the merging node at its tree level
     level: int | None = None  # hierarchical commitments: 1 = local, then one more per merge level
+    model: str | None = None  # the label of the model that answered (LLMClient.model_label)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class EpisodeResult:
     wall_s: float
     calls: list[Call] = field(default_factory=list)
     stop_reason: str | None = None  # the last decision step's: "fixed_point" | "max_rounds"; None for baselines
+    cost_usd: float | None = None  # USD of the tokens this problem spent (cache hits cost nothing); None: no price
 
     @property
     def rounds_used(self) -> int:
@@ -71,8 +75,7 @@ class EpisodeResult:
 
     @property
     def parse_rate(self) -> float:
-        answers = [a for record in self.rounds for a in record.answers]
-        return sum(a is not None for a in answers) / max(len(answers), 1)
+        return parse_rate(a for record in self.rounds for a in record.answers)
 
     def to_json(self, with_calls: bool = True) -> dict[str, Any]:
         data = asdict(self if with_calls else replace(self, calls=[]))  # no deep copy of calls to drop

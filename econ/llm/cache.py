@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -11,13 +12,14 @@ import threading
 import time
 from pathlib import Path
 
-from econ.errors import ConfigError
+from econ.errors import ConfigError, EconError
 from econ.llm.base import Completion, JsonSchema, Message, Sampling
 
 BUSY_TIMEOUT_MS = 60_000
+COMPLETION_COLUMNS = {"key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created"}
 
 
-def open_sqlite(path: str | Path) -> sqlite3.Connection:
+def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connection:
     """A connection usable from any thread (callers serialise), waiting on locks instead of failing.
 
     WAL lets readers run while one writer writes; busy_timeout makes a second
@@ -31,7 +33,7 @@ def open_sqlite(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except (OSError, sqlite3.Error) as exc:
-        raise ConfigError(f"llm.cache_path={path}: cannot open the cache ({exc}); point it at a writable file") from None
+        raise ConfigError(f"{key}={path}: cannot open the cache ({exc}); point it at a writable file") from None
     return conn
 
 
@@ -89,10 +91,12 @@ class ResponseCache:
         return self._conn
 
     def get(self, key: str) -> Completion | None:
-        with self._lock:
+        with self._lock, self._failures():
             row = (
                 self._connect()
-                .execute("SELECT text, prompt_tokens, completion_tokens, latency_s FROM completions WHERE key = ?", (key,))
+                .execute(
+                    "SELECT text, prompt_tokens, completion_tokens, latency_s FROM completions WHERE key = ?", (key,)
+                )
                 .fetchone()
             )
         if row is None:
@@ -100,8 +104,19 @@ class ResponseCache:
         text, prompt_tokens, completion_tokens, latency_s = row
         return Completion(text, prompt_tokens, completion_tokens, latency_s=latency_s, cached=True, attempts=0)
 
+    @contextlib.contextmanager
+    def _failures(self):
+        """An sqlite error mid-run (disk full, file damaged) is one line; the answers stored so far stay."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise EconError(
+                f"llm.cache_path={self.path}: the cache failed ({exc}); free space or move the file "
+                "aside, then re-run the same command to resume"
+            ) from None
+
     def put(self, key: str, completion: Completion) -> None:
-        with self._lock:
+        with self._lock, self._failures():
             self._connect().execute(
                 "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
                 (

@@ -5,25 +5,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
 import time
 from collections import Counter
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState
 
 from econ.errors import ConfigError, EconError, LLMError
 from econ.llm.base import Completion, JsonSchema, LLMBackend, Message, Sampling
 from econ.llm.cache import ResponseCache, cache_key
 from econ.llm.faults import Fault
+from econ.llm.retry import retrying as retrying_faults
 from econ.llm.usage import UsageTracker
 
 log = logging.getLogger(__name__)
-
-
-def backoff_s(attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Wait after failed attempt n ≥ 1: min(max_s, initial_s·2^(n−1) + U(0, initial_s)) (exponential + jitter)."""
-    jitter = (rng or random).uniform(0.0, initial_s)
-    return min(max_s, initial_s * 2 ** (attempt - 1) + jitter)
 
 
 class LLMClient:
@@ -54,6 +48,7 @@ class LLMClient:
         retry_max_wait_s: float = 30.0,
         usage: UsageTracker | None = None,
         retry_initial_wait_s: float = 1.0,
+        model_label: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ConfigError(f"llm.max_concurrency={max_concurrency}: must be >= 1")
@@ -70,6 +65,8 @@ class LLMClient:
         self.retry_max_wait_s = float(retry_max_wait_s)
         self.retry_initial_wait_s = float(retry_initial_wait_s)
         self.usage = usage if usage is not None else UsageTracker()
+        # the name this client's calls are counted under in usage.by_model (and priced by)
+        self.model_label = model_label or self.label
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     @property
@@ -109,7 +106,9 @@ class LLMClient:
             start = time.perf_counter()
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is not None:
-                self.usage.record_cache_hit(role, problem_id, hit.prompt_tokens, hit.completion_tokens)
+                self.usage.record_cache_hit(
+                    role, problem_id, hit.prompt_tokens, hit.completion_tokens, self.model_label
+                )
                 return dataclasses.replace(hit, latency_s=time.perf_counter() - start)
         async with self._semaphore():
             completion = await self._call_with_retries(messages, sampling, role, problem_id, json_schema)
@@ -118,12 +117,18 @@ class LLMClient:
         if key is not None:
             await asyncio.to_thread(self.cache.put, key, completion)
         self.usage.record_call(
-            role, problem_id, completion.prompt_tokens, completion.completion_tokens, completion.latency_s
+            role,
+            problem_id,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            completion.latency_s,
+            self.model_label,
         )
         return completion
 
-    def _key(self, messages: list[Message], sampling: Sampling, sample_index: int,
-             json_schema: JsonSchema | None) -> str:
+    def _key(
+        self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
+    ) -> str:
         salt = getattr(self.backend, "cache_salt", "")
         return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
 
@@ -132,17 +137,21 @@ class LLMClient:
         return getattr(self.backend, "json_schema_supported", True)
 
     async def _call_with_retries(
-        self, messages: list[Message], sampling: Sampling, role: str, problem_id: str,
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        role: str,
+        problem_id: str,
         json_schema: JsonSchema | None = None,
     ) -> Completion:
         faults: Counter = Counter()
         attempts = 0
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(Fault),
+        retrying = retrying_faults(
+            self.max_retries,
+            self.retry_initial_wait_s,
+            self.retry_max_wait_s,
+            asynchronous=True,
             before_sleep=lambda state: self._log_retry(state, problem_id, role),
-            reraise=True,
         )
         try:
             async for attempt in retrying:
@@ -158,34 +167,32 @@ class LLMClient:
                             completion = await self.backend.complete(messages, this_sampling, json_schema=json_schema)
                     except Fault as fault:
                         faults[fault.kind] += 1
-                        self.usage.record_fault(role, problem_id, fault.kind, retried=attempts <= self.max_retries)
+                        self.usage.record_fault(
+                            role, problem_id, fault.kind, attempts <= self.max_retries, self.model_label
+                        )
                         raise
         except Fault as fault:
-            self.usage.record_failure(role, problem_id)
+            self.usage.record_failure(role, problem_id, self.model_label)
             raise LLMError(
                 f"problem {problem_id} ({role}): {self.label} failed {attempts} attempts, last fault: {fault} "
                 f"— raise llm.max_retries or check the backend"
             ) from None
         except EconError:
-            self.usage.record_failure(role, problem_id)
+            self.usage.record_failure(role, problem_id, self.model_label)
             raise
         return dataclasses.replace(completion, attempts=attempts, faults=dict(faults), cached=False)
-
-    def _wait(self, state: RetryCallState) -> float:
-        fault = state.outcome.exception() if state.outcome else None
-        if isinstance(fault, Fault) and fault.kind == "empty":
-            return 0.0
-        wait = backoff_s(state.attempt_number, self.retry_initial_wait_s, self.retry_max_wait_s)
-        if isinstance(fault, Fault) and fault.retry_after_s is not None:
-            wait = max(wait, fault.retry_after_s)
-        return min(wait, self.retry_max_wait_s)
 
     def _log_retry(self, state: RetryCallState, problem_id: str, role: str) -> None:
         fault = state.outcome.exception() if state.outcome else None
         sleep = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "problem %s (%s): %s; retry %d/%d in %.2fs",
-            problem_id, role, fault, state.attempt_number, self.max_retries, sleep,
+            problem_id,
+            role,
+            fault,
+            state.attempt_number,
+            self.max_retries,
+            sleep,
         )
 
     async def aclose(self) -> None:
@@ -194,24 +201,67 @@ class LLMClient:
             self.cache.close()
 
 
-def build_llm_client(model_cfg, llm_cfg, usage: UsageTracker | None = None) -> LLMClient:
-    """An LLMClient from the `model` group (a backend with `_target_`) and the `llm` group.
+# Keys of a model config that describe the model to econ (its price), not arguments of its backend.
+PRICE_KEYS = ("price_per_mtok_in", "price_per_mtok_out")
 
-    `llm.timeout_s` is handed to the backend unless the model config sets its own.
-    Constructor errors (missing key, missing GGUF) surface as their one-line EconError.
+
+def build_backend(model_cfg, llm_cfg, key: str = "model") -> LLMBackend:
+    """The backend of a model config (`_target_` + its arguments; price keys are econ's, not the backend's).
+
+    `llm.timeout_s` is handed to the backend unless the model config sets its own. Constructor errors
+    (missing key, missing GGUF) surface as their one-line EconError, naming `key` (the config key of the
+    role that uses this model: model, coordinator, team.executors[i]).
     """
     from omegaconf import DictConfig, OmegaConf
 
     model_cfg = model_cfg if isinstance(model_cfg, DictConfig) else OmegaConf.create(model_cfg)
     llm_cfg = llm_cfg if isinstance(llm_cfg, DictConfig) else OmegaConf.create(llm_cfg)
-    for key in model_cfg:
-        if OmegaConf.is_missing(model_cfg, key):
-            raise ConfigError(f"model.{key} is unset: pass model.{key}=<value> on the command line")
+    for name in model_cfg:
+        if OmegaConf.is_missing(model_cfg, name):
+            raise ConfigError(f"{key}.{name} is unset: pass {key}.{name}=<value> on the command line")
+    resolved = OmegaConf.to_container(model_cfg, resolve=True)
+    for name, value in resolved.items():
+        if value == "???":
+            raise ConfigError(f"{key}.{name} is unset: pass {key}.{name}=<value> on the command line")
+    backend_cfg = OmegaConf.create({name: value for name, value in resolved.items() if name not in PRICE_KEYS})
     overrides = {}
-    if model_cfg.get("timeout_s") is None and llm_cfg.get("timeout_s") is not None:
+    if backend_cfg.get("timeout_s") is None and llm_cfg.get("timeout_s") is not None:
         overrides["timeout_s"] = float(llm_cfg.timeout_s)
-    backend = instantiate_config(model_cfg, **overrides)
-    cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.get("cache", False) else None
+    try:
+        return instantiate_config(backend_cfg, **overrides)
+    except ConfigError as error:
+        if key == "model":
+            raise
+        raise ConfigError(rename_key(str(error), key)) from None
+
+
+def rename_key(message: str, key: str) -> str:
+    """A backend's error names `model.<x>` / `model=<backend>`; for another role, name that role's key."""
+    import re
+
+    return re.sub(r"\bmodel(?=[.=])", key, message)
+
+
+def build_llm_client(
+    model_cfg,
+    llm_cfg,
+    usage: UsageTracker | None = None,
+    *,
+    key: str = "model",
+    cache: ResponseCache | None = None,
+    model_label: str | None = None,
+) -> LLMClient:
+    """An LLMClient from a model config (the `model` group, or any role's) and the `llm` group.
+
+    `cache`: a response cache to share (clients of one team share one); by default the client opens
+    `llm.cache_path` itself when `llm.cache` is on.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    llm_cfg = llm_cfg if isinstance(llm_cfg, DictConfig) else OmegaConf.create(llm_cfg)
+    backend = build_backend(model_cfg, llm_cfg, key)
+    if cache is None and llm_cfg.get("cache", False):
+        cache = ResponseCache(llm_cfg.cache_path)
     return LLMClient(
         backend,
         cache=cache,
@@ -220,6 +270,7 @@ def build_llm_client(model_cfg, llm_cfg, usage: UsageTracker | None = None) -> L
         retry_max_wait_s=float(llm_cfg.get("retry_max_wait_s", 30.0)),
         retry_initial_wait_s=float(llm_cfg.get("retry_initial_wait_s", 1.0)),
         usage=usage,
+        model_label=model_label,
     )
 
 

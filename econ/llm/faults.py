@@ -168,8 +168,9 @@ def chat_response_parts(label: str, response) -> tuple[str, int, int]:
     return text, prompt_tokens, completion_tokens
 
 
-async def create_chat_completion(client, sdk: ModuleType, label: str, key_env: str | None, secret: str | None,
-                                 **kwargs):
+async def create_chat_completion(
+    client, sdk: ModuleType, label: str, key_env: str | None, secret: str | None, **kwargs
+):
     """One SDK chat call (OpenAI-style client) as a Completion; SDK errors become Faults or LLMErrors."""
     start = time.perf_counter()
     try:

@@ -126,8 +126,9 @@ class BatchEngine:
     def submit(self, request: GenRequest) -> Future:
         """Queue a request; its future gets a `GenResult`, or the exception that failed it alone."""
         if len(request.tokens) >= self.n_ctx_seq:
-            request.future.set_exception(ValueError(
-                f"Requested tokens ({len(request.tokens)}) exceed context window of {self.n_ctx_seq}"))
+            request.future.set_exception(
+                ValueError(f"Requested tokens ({len(request.tokens)}) exceed context window of {self.n_ctx_seq}")
+            )
             return request.future
         request.max_tokens = max(1, min(request.max_tokens, self.n_ctx_seq - len(request.tokens)))
         with self._cond:
@@ -201,8 +202,13 @@ class BatchEngine:
             self._lib.llama_memory_seq_rm(self._mem, slot.seq_id, len(slot.prompt), -1)
             self._first_token(slot)
             return
-        holders = [s for s in self._slots if s is not slot and s.prompt == request.tokens
-                   and (s.logits is not None or (s.request is not None and s.source is None))]
+        holders = [
+            s
+            for s in self._slots
+            if s is not slot
+            and s.prompt == request.tokens
+            and (s.logits is not None or (s.request is not None and s.source is None))
+        ]
         self._lib.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
         slot.prompt, slot.logits, slot.pending = list(request.tokens), None, 0
         if holders:
@@ -210,8 +216,13 @@ class BatchEngine:
 
     def _sampler(self, request: GenRequest):
         sampler = self._internals.LlamaSampler()
-        sampler.add_penalties(n_vocab=self._n_vocab, penalty_last_n=PENALTY_LAST_N,
-                              penalty_repeat=request.repeat_penalty, penalty_freq=0.0, penalty_present=0.0)
+        sampler.add_penalties(
+            n_vocab=self._n_vocab,
+            penalty_last_n=PENALTY_LAST_N,
+            penalty_repeat=request.repeat_penalty,
+            penalty_freq=0.0,
+            penalty_present=0.0,
+        )
         if request.grammar is not None:
             sampler.add_grammar(self.llm._model, request.grammar)
         if request.temperature == 0.0:
@@ -260,7 +271,7 @@ class BatchEngine:
         if not waiting:
             return
         slot = min(waiting, key=lambda s: s.last_used)
-        chunk = slot.prompt[slot.pending: slot.pending + self.n_batch]
+        chunk = slot.prompt[slot.pending : slot.pending + self.n_batch]
         for j, token in enumerate(chunk):
             self._put(j, token, slot.pending + j, slot.seq_id, j == len(chunk) - 1)
         self._batch.n_tokens = len(chunk)
@@ -294,8 +305,11 @@ class BatchEngine:
         view["logit"] = slot.logits
         view["p"] = 0.0
         candidates = self._lib.llama_token_data_array(
-            data=ctypes.cast(self._token_data, self._lib.llama_token_data_p), size=self._n_vocab, selected=-1,
-            sorted=False)
+            data=ctypes.cast(self._token_data, self._lib.llama_token_data_p),
+            size=self._n_vocab,
+            selected=-1,
+            sorted=False,
+        )
         sampler = slot.sampler.sampler
         self._lib.llama_sampler_apply(sampler, ctypes.byref(candidates))
         token = int(self._token_data[candidates.selected].id)
@@ -324,8 +338,9 @@ class BatchEngine:
         slot.request, slot.sampler, slot.next_token = None, None, None
         # the stream keeps the prompt (reused by an identical one); the reply's cells are dropped when reused
         if not request.future.cancelled():
-            request.future.set_result(GenResult(text.decode("utf-8", errors="ignore"), len(request.tokens),
-                                                len(slot.out), reason))
+            request.future.set_result(
+                GenResult(text.decode("utf-8", errors="ignore"), len(request.tokens), len(slot.out), reason)
+            )
 
     def _fail(self, slot: _Slot, exc: BaseException) -> None:
         request = slot.request

@@ -184,7 +184,9 @@ class LocalLlamaBackend:
             stop=[s.encode("utf-8") for s in stop],
         )
 
-    def _complete_serial(self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None) -> Completion:
+    def _complete_serial(
+        self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None
+    ) -> Completion:
         llm, lock = _load(self.path, self.n_ctx, self.n_threads)
         with lock:
             start = time.perf_counter()
@@ -203,25 +205,34 @@ class LocalLlamaBackend:
                 raise self._too_long(exc) from None
             latency = time.perf_counter() - start
         usage = out.get("usage") or {}
-        return self._completion(out["choices"][0]["message"].get("content"), int(usage.get("prompt_tokens", 0)),
-                                int(usage.get("completion_tokens", 0)), sampling, latency)
+        return self._completion(
+            out["choices"][0]["message"].get("content"),
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            sampling,
+            latency,
+        )
 
     def _too_long(self, exc: ValueError) -> LLMError:
         msg = " ".join(str(exc).split())[:160]
         return LLMError(f"local: {msg} — raise model.n_ctx (now {self.n_ctx}) or shorten the prompt")
 
-    def _completion(self, content, prompt_tokens: int, completion_tokens: int, sampling: Sampling,
-                    latency: float) -> Completion:
+    def _completion(
+        self, content, prompt_tokens: int, completion_tokens: int, sampling: Sampling, latency: float
+    ) -> Completion:
         text = check_text("local", content)
         if prompt_tokens + sampling.max_tokens > self.n_ctx and not self._warned_ctx:
             self._warned_ctx = True  # llama.cpp silently shortens max_tokens to fit the context
             log.warning(
                 "local: a %d-token prompt leaves fewer than max_tokens=%d in model.n_ctx=%d; "
                 "answers may be cut short — raise model.n_ctx",
-                prompt_tokens, sampling.max_tokens, self.n_ctx,
+                prompt_tokens,
+                sampling.max_tokens,
+                self.n_ctx,
             )
-        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          latency_s=latency)
+        return Completion(
+            text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency
+        )
 
     async def aclose(self) -> None:
         """Nothing to release per backend: the loaded model and its engine are shared for the process lifetime."""

@@ -90,8 +90,9 @@ class OpenAICompatibleBackend:
         return await self._structured.complete(self._send, kwargs, json_schema)
 
     async def _send(self, **kwargs) -> Completion:
-        return await create_chat_completion(self._client, self._sdk, "openai_compatible", self.api_key_env, self._key,
-                                            **kwargs)
+        return await create_chat_completion(
+            self._client, self._sdk, "openai_compatible", self.api_key_env, self._key, **kwargs
+        )
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -54,6 +54,10 @@ class StructuredOutput:
         completion = await send(**request)
         if self.supported:
             self.supported = False
-            log.warning("%s: the server refused response_format (%s); sending plain requests from now on, "
-                        "their JSON read from the text", self.label, refusal)
+            log.warning(
+                "%s: the server refused response_format (%s); sending plain requests from now on, "
+                "their JSON read from the text",
+                self.label,
+                refusal,
+            )
         return completion

@@ -4,7 +4,6 @@ from econ.nn.belief import BeliefNetwork, explore
 from econ.nn.encoder import BeliefEncoder
 from econ.nn.losses import (
     Lambdas,
-    Networks,
     econ_losses,
     encoder_loss,
     mixer_loss,
@@ -15,6 +14,7 @@ from econ.nn.losses import (
     td_loss_tot,
 )
 from econ.nn.mixer import Mixer
+from econ.nn.networks import Networks
 from econ.nn.reward_weights import RewardWeights
 from econ.nn.transition import Transition, TransitionBatch, collate
 

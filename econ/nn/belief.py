@@ -87,8 +87,12 @@ class BeliefNetwork(nn.Module):
         for embedding in (self.field_embedding, self.agent_embedding):
             nn.init.normal_(embedding.weight, std=EMBEDDING_STD)
         block = nn.TransformerEncoderLayer(
-            entity_dim, n_heads, dim_feedforward=2 * entity_dim, dropout=dropout,
-            batch_first=True, norm_first=True,
+            entity_dim,
+            n_heads,
+            dim_feedforward=2 * entity_dim,
+            dropout=dropout,
+            batch_first=True,
+            norm_first=True,
         )
         self.transformer = nn.TransformerEncoder(block, n_blocks, enable_nested_tensor=False)
         self.to_belief = nn.Sequential(nn.LayerNorm(entity_dim), nn.Linear(entity_dim, belief_dim))
@@ -106,8 +110,14 @@ class BeliefNetwork(nn.Module):
     def untrained(cls, agents: Any, n_agents: int, obs_dim: int) -> BeliefNetwork:
         """A fresh network of the sizes and action bounds in an `agents` config node, in eval mode."""
         return cls(
-            n_agents, obs_dim, belief_dim=agents.belief_dim, entity_dim=agents.entity_dim, n_heads=agents.n_heads,
-            n_blocks=agents.n_blocks, dropout=agents.dropout, t_bounds=tuple(agents.temperature_bounds),
+            n_agents,
+            obs_dim,
+            belief_dim=agents.belief_dim,
+            entity_dim=agents.entity_dim,
+            n_heads=agents.n_heads,
+            n_blocks=agents.n_blocks,
+            dropout=agents.dropout,
+            t_bounds=tuple(agents.temperature_bounds),
             p_bounds=tuple(agents.penalty_bounds),
         ).eval()
 
@@ -166,8 +176,9 @@ class BeliefNetwork(nn.Module):
         axis = torch.linspace(0.0, 1.0, points, device=u.device)
         grid = torch.cartesian_prod(axis, axis)  # (G, 2)
         batch, n, dim = belief.shape
-        q_grid = self.critic(belief.unsqueeze(2).expand(batch, n, len(grid), dim),
-                             grid.expand(batch, n, len(grid), 2))  # (B, N, G)
+        q_grid = self.critic(
+            belief.unsqueeze(2).expand(batch, n, len(grid), dim), grid.expand(batch, n, len(grid), 2)
+        )  # (B, N, G)
         return (q_grid.max(dim=-1).values - self.critic(belief, u)).clamp(min=0.0)
 
     def policy_parameters(self) -> list[nn.Parameter]:

@@ -1,4 +1,4 @@
-"""ECON learner math: the Networks container, the paper's losses, and `econ_losses` for a batch.
+"""ECON learner math: the paper's losses, and `econ_losses` for a batch.
 
 Which loss moves which parameter group (gradients are routed so that ONE backward of
 `econ_losses(...)["loss"]` gives every group exactly the gradient of its own loss):
@@ -24,88 +24,15 @@ Give the policy group a smaller learning rate than the critic-side groups (as DD
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from econ.hierarchy import effective_group_size
-from econ.nn.belief import BeliefNetwork
-from econ.nn.encoder import BeliefEncoder
-from econ.nn.hierarchy import HierarchicalBeliefEncoder, HierarchicalMixer
-from econ.nn.mixer import Mixer
-from econ.nn.observation import TEXT_FIELDS
+from econ.nn.networks import Networks
+from econ.nn.reward_weights import combine
 from econ.nn.transition import TransitionBatch
-
-
-class Networks(nn.Module):
-    """Belief network, belief encoder and mixer: one online or target copy of the learner."""
-
-    def __init__(self, belief: BeliefNetwork, encoder: BeliefEncoder | HierarchicalBeliefEncoder, mixer: Mixer):
-        super().__init__()
-        self.belief, self.encoder, self.mixer = belief, encoder, mixer
-        self.is_target = False
-
-    @classmethod
-    def build(
-        cls,
-        n_agents: int,
-        obs_dim: int,
-        n_fields: int = len(TEXT_FIELDS),
-        belief_dim: int = 128,
-        entity_dim: int = 256,
-        n_heads: int = 4,
-        n_blocks: int = 2,
-        dropout: float = 0.1,
-        t_bounds: tuple[float, float] = (0.1, 2.0),
-        p_bounds: tuple[float, float] = (0.1, 0.9),
-        mixer_hidden_dim: int = 64,
-        feature_dim: int = 64,
-        group_size: int | None = None,
-    ) -> Networks:
-        """The three networks with matching sizes; the commitment embedding has the obs field size.
-
-        group_size < n_agents makes the encoder and mixer hierarchical (within groups, then across).
-        """
-        belief = BeliefNetwork(n_agents, obs_dim, n_fields, belief_dim, entity_dim, n_heads, n_blocks, dropout,
-                               t_bounds, p_bounds)
-        group = effective_group_size(n_agents, group_size)
-        if group is None:
-            return cls(belief, BeliefEncoder(belief_dim, n_heads, dropout),
-                       Mixer(belief_dim, obs_dim, mixer_hidden_dim, feature_dim, n_heads))
-        return cls(belief, HierarchicalBeliefEncoder(belief_dim, group, n_heads, dropout),
-                   HierarchicalMixer(belief_dim, obs_dim, group, mixer_hidden_dim, feature_dim, n_heads))
-
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Disjoint groups, one optimiser each: belief (body + Q head), policy (μ head), encoder, mixer."""
-        return {
-            "belief": self.belief.critic_parameters(),
-            "policy": self.belief.policy_parameters(),
-            "encoder": list(self.encoder.parameters()),
-            "mixer": list(self.mixer.parameters()),
-        }
-
-    def train(self, mode: bool = True) -> Networks:
-        # a target copy stays in eval mode (no dropout in the targets), whatever its parent does
-        return super().train(mode and not self.is_target)
-
-    def make_target(self) -> Networks:
-        """A frozen deep copy: requires_grad False, always in eval mode."""
-        target = copy.deepcopy(self)
-        target.requires_grad_(False)
-        target.is_target = True
-        return target.eval()
-
-    @torch.no_grad()
-    def soft_update(self, target: Networks, tau: float) -> None:
-        """θ' ← τ·θ + (1 − τ)·θ' for every parameter and buffer of target (τ = 1: hard copy)."""
-        for online, frozen in zip(self.state_dict().values(), target.state_dict().values(), strict=True):
-            if frozen.is_floating_point():
-                frozen.lerp_(online, tau)
-            else:
-                frozen.copy_(online)
 
 
 @dataclass(frozen=True)
@@ -172,7 +99,7 @@ def econ_losses(
     r_i = α · terms_i, r_tot = mean_i r_i, y_i = r_i + γ(1 − done)·Q_i'(b', μ'(b')),
     y_tot = r_tot + γ(1 − done)·Q_tot'(Q', E', b') with the target networks, under no_grad.
     """
-    rewards = batch.reward_terms @ alpha.detach()  # (B, N)
+    rewards = combine(batch.reward_terms, alpha.detach())  # (B, N)
     team_reward = rewards.mean(dim=1)  # (B,)
     not_done = 1.0 - batch.done  # (B,)
 

@@ -27,6 +27,26 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
 
 
+def monotonic_mix(
+    q: Tensor,
+    state: Tensor,
+    items: Tensor,
+    hyper_w1: nn.Module,
+    hyper_b1: nn.Module,
+    hyper_w2: nn.Module,
+    value: nn.Module,
+) -> Tensor:
+    """Q = |W2(E)| · ELU((1/M) Σ_j |W1(E, x_j)| · Q_j + B1(E)) + V(E): q (B, M), E (B, D), x (B, M, D) -> (B,).
+
+    The one place the mixing equation is written: the flat mixer mixes agents with it (x_j = b_j), the
+    hierarchical one groups, then groups' values. Non-decreasing in every Q_j (|W| ≥ 0, ELU increasing).
+    """
+    state_per_item = state.unsqueeze(1).expand(-1, q.shape[1], -1)  # (B, M, D)
+    w1 = hyper_w1(torch.cat([state_per_item, items], dim=-1)).abs()  # (B, M, hidden)
+    hidden = nn.functional.elu((w1 * q.unsqueeze(-1)).mean(dim=1) + hyper_b1(state))  # (B, hidden)
+    return (hyper_w2(state).abs() * hidden).sum(dim=-1) + value(state).squeeze(-1)
+
+
 class ActionFeatures(nn.Module):
     """F: self-attention over the N normalised actions, (B, N, 2) -> (B, N, feature_dim)."""
 
@@ -68,13 +88,8 @@ class Mixer(nn.Module):
         return self.q_tot(q, group, beliefs)
 
     def q_tot(self, q: Tensor, group: Tensor, beliefs: Tensor) -> Tensor:
-        """Q_tot: q (B, N), E (B, D), b (B, N, D) -> (B,), non-decreasing in every Q_i."""
-        n = q.shape[1]
-        group_per_agent = group.unsqueeze(1).expand(-1, n, -1)  # (B, N, D)
-        w1 = self.hyper_w1(torch.cat([group_per_agent, beliefs], dim=-1)).abs()  # (B, N, hidden)
-        hidden = nn.functional.elu((w1 * q.unsqueeze(-1)).mean(dim=1) + self.hyper_b1(group))  # (B, hidden)
-        w2 = self.hyper_w2(group).abs()  # (B, hidden)
-        return (w2 * hidden).sum(dim=-1) + self.value(group).squeeze(-1)
+        """Q_tot: q (B, N), E (B, D), b (B, N, D) -> (B,), non-decreasing in every Q_i (`monotonic_mix`)."""
+        return monotonic_mix(q, group, beliefs, self.hyper_w1, self.hyper_b1, self.hyper_w2, self.value)
 
     def features(self, actions: Tensor) -> Tensor:
         """F: self-attention over the N normalised actions, (B, N, 2) -> (B, N, feature_dim)."""

@@ -49,7 +49,11 @@ class Observation:
         return cls(fields, torch.zeros(n, len(FLAGS)))
 
     def after_round(
-        self, answers: Tensor, final_answers: Tensor, parsed: list[bool], commitment: Tensor | None,
+        self,
+        answers: Tensor,
+        final_answers: Tensor,
+        parsed: list[bool],
+        commitment: Tensor | None,
         agrees: list[bool],
     ) -> Observation:
         """The next round's observation: this one's question and strategy with a round's outcome.

@@ -12,6 +12,11 @@ from torch import Tensor, nn
 _MIN_STD = 1e-6  # below this a batch carries no correlation signal
 
 
+def combine(terms: Tensor, alpha: Tensor) -> Tensor:
+    """r = α1·AL + α2·TS + α3·CC: terms (..., 3), α (3,) -> (...)."""
+    return terms @ alpha
+
+
 class RewardWeights(nn.Module):
     """α = [(1 − c)·softmax(ω), c] on the simplex: CC keeps its initial share c, ω sets AL : TS.
 
@@ -39,8 +44,8 @@ class RewardWeights(nn.Module):
         return torch.cat([torch.softmax(self.omega, dim=0) * (1.0 - cc), cc])
 
     def combine(self, terms: Tensor) -> Tensor:
-        """r = α1·AL + α2·TS + α3·CC: (..., 3) -> (...)."""
-        return terms @ self.alpha
+        """r = α1·AL + α2·TS + α3·CC with this α: (..., 3) -> (...)."""
+        return combine(terms, self.alpha)
 
     def dynamic_reward_loss(self, terms: Tensor, team_correct: Tensor) -> Tensor:
         """L_dr = −ρ(r̄(ω), team_correct) + reg · KL(s ‖ s0), over the terms not built from the target.

@@ -7,16 +7,22 @@ import http.server
 import sys
 from pathlib import Path
 
-from econ.cli import run_or_exit
 from econ.errors import ConfigError
+from econ.run.interrupt import Interrupted
+from econ.run.job import run_or_exit
+from econ.run.writable import probe_dir
 from econ.view.page import write
 from econ.view.runs import page_data
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m econ.view", description=__doc__.split(":", 1)[1].strip())
-    parser.add_argument("path", type=Path, metavar="RUN_DIR|COMPARE_DIR",
-                        help="a run dir (results.json, traces.jsonl), a compare_methods.py --out dir, or a sweep dir")
+    parser.add_argument(
+        "path",
+        type=Path,
+        metavar="RUN_DIR|COMPARE_DIR",
+        help="a run dir (results.json, traces.jsonl), a compare_methods.py --out dir, or a sweep dir",
+    )
     parser.add_argument("--out", type=Path, default=None, help="the HTML file to write (default: <dir>/report.html)")
     parser.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (0 = any free port)")
@@ -58,7 +64,7 @@ def serve(page: Path, port: int) -> None:
         print(f"serving http://127.0.0.1:{server.server_address[1]}/{page.name} (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C is how serving ends: not an interrupted run
             pass
 
 
@@ -68,7 +74,10 @@ def main(argv: list[str] | None = None) -> Path:
     def job() -> Path:
         if not 0 <= args.port <= 65535:
             raise ConfigError(f"--port={args.port}: use a port in 0..65535")
-        out = write(page_data(args.path), args.out or args.path / "report.html")
+        data = page_data(args.path)
+        out = args.out or args.path / "report.html"
+        probe_dir(out.parent, "--out", "give --out a file in a writable directory")
+        out = write(data, out)
         print(out.resolve(), flush=True)
         if args.serve:
             serve(out.resolve(), args.port)

@@ -87,8 +87,9 @@ def _per_executor(value: Any, n: int) -> list[Any]:
     return [None] * n
 
 
-def _round_view(record: dict[str, Any], gold: str, check: AnswerChecker, calls: list[dict[str, Any]],
-                voted: bool) -> dict[str, Any]:
+def _round_view(
+    record: dict[str, Any], gold: str, check: AnswerChecker, calls: list[dict[str, Any]], voted: bool
+) -> dict[str, Any]:
     index = F.pick(record, F.ROUND_INDEX, 0)
     answers = list(F.pick(record, F.ANSWERS, []))
     actions = list(F.pick(record, F.ACTIONS, []))
@@ -102,11 +103,19 @@ def _round_view(record: dict[str, Any], gold: str, check: AnswerChecker, calls: 
     for i in range(n):
         action = actions[i] if i < len(actions) and isinstance(actions[i], list) else [None, None]
         answer = answers[i] if i < len(answers) else None
-        executors.append({
-            "agent": i, "T": action[0] if action else None, "p": action[1] if len(action) > 1 else None,
-            "answer": answer, "correct": check.same(answer, gold), "br_gap": gaps[i], "belief_norm": norms[i],
-            "group": groups[i], "call": executor_call.get((index, i)),
-        })
+        executors.append(
+            {
+                "agent": i,
+                "T": action[0] if action else None,
+                "p": action[1] if len(action) > 1 else None,
+                "answer": answer,
+                "correct": check.same(answer, gold),
+                "br_gap": gaps[i],
+                "belief_norm": norms[i],
+                "group": groups[i],
+                "call": executor_call.get((index, i)),
+            }
+        )
     coordinator = [i for i, c in enumerate(calls) if c["round"] == index and c["role"] in COORDINATOR_ROLES]
     commitment = F.pick(record, F.COMMITMENT)
     majority = strict_majority(answers, check)

@@ -71,7 +71,7 @@ RESULTS_BASELINE = ("baseline",)
 RESULTS_ALPHA = ("alpha",)
 RESULTS_TRAIN_EPISODES = ("train_episodes",)
 
-# ---- a method's summary in results.json (econ/report.py: summarize, plus fields being added)
+# ---- a method's summary in results.json (econ/eval/report.py: summarize, plus fields being added)
 SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {  # page column -> aliases, in the table's order
     "n": ("n",),
     "accuracy": ("accuracy",),
@@ -96,7 +96,7 @@ SUMMARY_COLUMNS: dict[str, tuple[str, ...]] = {  # page column -> aliases, in th
 }
 
 # summary fields the page knows and does not show (a fingerprint for resume, a total the table has per problem)
-SUMMARY_HIDDEN = ("policy", "llm_calls")
+SUMMARY_HIDDEN = ("policy", "llm_calls", "cost_usd_per_problem")
 
 # ---- metrics.csv: long rows; the prefixes the training plots show
 METRICS_COLUMNS = ("step", "metric", "value")

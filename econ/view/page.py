@@ -36,8 +36,12 @@ def encode_data(data: dict[str, Any]) -> str:
 def render(data: dict[str, Any]) -> str:
     """The whole page as one HTML string."""
     page = _asset("page.html")
-    parts = {"{{TITLE}}": html.escape(str(data.get("title", "econ run"))), "{{CSS}}": _asset("view.css"),
-             "{{JS}}": "\n".join(_asset(name) for name in SCRIPTS), "{{DATA}}": encode_data(data)}
+    parts = {
+        "{{TITLE}}": html.escape(str(data.get("title", "econ run"))),
+        "{{CSS}}": _asset("view.css"),
+        "{{JS}}": "\n".join(_asset(name) for name in SCRIPTS),
+        "{{DATA}}": encode_data(data),
+    }
     # one pass, so a placeholder spelled inside a run's text can never be substituted
     return re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], page)
 

@@ -4,7 +4,8 @@
      "runs": [{"name", "path", "dataset", "model", "split", "n_agents", "baseline", "alpha",
                "train_episodes", "usage", "config_text"}],
      "methods": [{"name", "run", "label", "budget", "columns": {...}, "other": {...}, "from_traces",
-                  "paired": {"reference", "n", "wins", "losses"}|None}],
+                  "paired": {"reference", "n", "difference", "ci95", "a_only", "b_only",
+                             "mcnemar_p"}|None}],
      "eval": {"methods": [name, ...], "items": [{"id", "question", "gold", "eps": {method: episode}}]},
      "train": [{"run", "methods", "items", "curves": {metric: [[step, value], ...]}}]}
 
@@ -26,9 +27,11 @@ from typing import Any
 import yaml
 
 from econ.errors import ConfigError
+from econ.eval.report import summarize
+from econ.eval.stats import paired_difference
 from econ.game.records import EpisodeResult, RoundRecord
-from econ.report import summarize
-from econ.runlog import read_jsonl
+from econ.run.inputs import read_json_object, readable_dir
+from econ.run.jsonl import read_jsonl
 from econ.view import fields as F
 from econ.view.episodes import AnswerChecker, episode_view
 
@@ -74,9 +77,12 @@ def _read_metrics(path: Path) -> list[tuple[float, str, float]]:
     return rows
 
 
+FIX = "restore it from the run, or give another RUN_DIR"
+
+
 def read_run(path: Path, name: str) -> RunFiles:
     results_path = path / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = read_json_object(results_path, "RUN_DIR", FIX) if results_path.exists() else {}
     latest: dict[tuple, dict[str, Any]] = {}
     for line in read_jsonl(path / "traces.jsonl"):
         key = tuple(F.pick(line, names) for names in (F.KIND, F.METHOD, F.PROBLEM_ID, F.EPISODE))
@@ -85,12 +91,18 @@ def read_run(path: Path, name: str) -> RunFiles:
     config_file = path / "config_resolved.yaml"
     if config_file.is_file():
         config_text = config_file.read_text()
-        config = yaml.safe_load(config_text) or {}
+        try:
+            config = yaml.safe_load(config_text) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"RUN_DIR={config_file}: not YAML ({type(error).__name__}); {FIX}") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"RUN_DIR={config_file}: holds a YAML {type(config).__name__}, not a config; {FIX}")
     else:
         config = F.pick(results, F.RESULTS_CONFIG, {})
         config_text = json.dumps(config, indent=2) if config else ""
-    return RunFiles(name, path, results, list(latest.values()), _read_metrics(path / "metrics.csv"), config,
-                    config_text)
+    return RunFiles(
+        name, path, results, list(latest.values()), _read_metrics(path / "metrics.csv"), config, config_text
+    )
 
 
 def dataset_kind(run: RunFiles) -> str:
@@ -103,14 +115,23 @@ def dataset_kind(run: RunFiles) -> str:
 def _summary_from_traces(lines: list[dict[str, Any]]) -> dict[str, Any]:
     episodes = []
     for line in lines:
-        data = {**line, "rounds": [{k: v for k, v in r.items() if k in _ROUND_FIELDS} for r in line.get("rounds", [])],
-                "calls": []}
+        data = {
+            **line,
+            "rounds": [{k: v for k, v in r.items() if k in _ROUND_FIELDS} for r in line.get("rounds", [])],
+            "calls": [],
+        }
         episodes.append(EpisodeResult.from_json(data))
     return summarize(episodes)
 
 
-def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any], from_traces: bool,
-                  compare_rows: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _method_entry(
+    name: str,
+    method: str,
+    run: RunFiles,
+    summary: dict[str, Any],
+    from_traces: bool,
+    compare_rows: dict[str, dict[str, str]],
+) -> dict[str, Any]:
     """A results-table row: the page's columns, fields it does not know yet, compare.csv's label and budget."""
     row = compare_rows.get(method, {}) if name == method else {}
     return {
@@ -125,15 +146,20 @@ def _method_entry(name: str, method: str, run: RunFiles, summary: dict[str, Any]
     }
 
 
-def _paired(items: list[dict[str, Any]], method: str, reference: str) -> dict[str, Any]:
-    """Problems both methods answered; wins = this method right where the reference is wrong."""
-    both = [item["eps"] for item in items if method in item["eps"] and reference in item["eps"]]
-    return {
-        "reference": reference,
-        "n": len(both),
-        "wins": sum(eps[method]["correct"] and not eps[reference]["correct"] for eps in both),
-        "losses": sum(eps[reference]["correct"] and not eps[method]["correct"] for eps in both),
-    }
+def _paired(items: list[dict[str, Any]], method: str, reference: str) -> dict[str, Any] | None:
+    """The method's paired accuracy difference with the reference on the problems both answered.
+
+    The same statistics as results.json's vs_econ (econ.eval.stats.paired_difference), so every row of a page
+    reads alike whether its run wrote vs_econ or not; None when the two share no problem.
+    """
+    both = {item["id"]: item["eps"] for item in items if method in item["eps"] and reference in item["eps"]}
+    if not both:
+        return None
+    paired = paired_difference(
+        {i: bool(eps[method]["correct"]) for i, eps in both.items()},
+        {i: bool(eps[reference]["correct"]) for i, eps in both.items()},
+    )
+    return {"reference": reference, **paired.to_json()}
 
 
 def _curves(metrics: list[tuple[float, str, float]]) -> dict[str, list[list[float]]]:
@@ -146,7 +172,7 @@ def _curves(metrics: list[tuple[float, str, float]]) -> dict[str, list[list[floa
     for metric, points in series.items():
         points.sort()
         size = -(-len(points) // MAX_CURVE_POINTS)
-        buckets = [points[i:i + size] for i in range(0, len(points), size)]
+        buckets = [points[i : i + size] for i in range(0, len(points), size)]
         curves[metric] = [[bucket[-1][0], sum(v for _, v in bucket) / len(bucket)] for bucket in buckets]
     return curves
 
@@ -155,8 +181,9 @@ def _items(episodes: list[dict[str, Any]], key) -> list[dict[str, Any]]:
     """Episodes grouped by key(episode) in first-seen order; question and gold lifted to the item."""
     items: dict[str, dict[str, Any]] = {}
     for ep in episodes:
-        item = items.setdefault(key(ep), {"id": key(ep), "problem_id": ep["problem_id"], "question": None,
-                                          "gold": ep["gold"], "eps": {}})
+        item = items.setdefault(
+            key(ep), {"id": key(ep), "problem_id": ep["problem_id"], "question": None, "gold": ep["gold"], "eps": {}}
+        )
         question = ep.pop("question")
         item["question"] = item["question"] or question
         item["eps"][ep["method"]] = ep
@@ -212,28 +239,43 @@ def _run_view(run: RunFiles, compare_rows: dict[str, dict[str, str]], taken: set
     curves = _curves(run.metrics)
     if train_lines or curves:
         episodes = sorted((episode_view(line, check) for line in train_lines), key=lambda ep: ep["episode"] or 0)
-        view.train = {"run": run.name, "methods": sorted({ep["method"] for ep in episodes}),
-                      "items": _items(episodes, lambda ep: f"episode {ep['episode']}"), "curves": curves}
+        view.train = {
+            "run": run.name,
+            "methods": sorted({ep["method"] for ep in episodes}),
+            "items": _items(episodes, lambda ep: f"episode {ep['episode']}"),
+            "curves": curves,
+        }
     return view
+
+
+def _readable(read, path: Path, *args):
+    """read(*args), a record of another shape (another econ version, a damaged file) as one line naming the run."""
+    try:
+        return read(*args)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:  # UnicodeDecodeError too
+        raise ConfigError(
+            f"RUN_DIR={path}: holds records this viewer cannot read ({type(error).__name__}: "
+            f"{str(error)[:120]}); written by another econ version, or damaged?"
+        ) from None
 
 
 def page_data(target: Path) -> dict[str, Any]:
     """The page's data for a run dir, a comparison dir or a sweep dir (see the module docstring)."""
-    target = Path(target)
-    if not target.is_dir():
-        raise ConfigError(f"RUN_DIR={target}: no such directory; give a run dir or a compare_methods --out dir")
+    target = readable_dir(target, "RUN_DIR", "give a run dir or a compare_methods --out dir")
     mode = "run" if is_run_dir(target) else "compare"
     run_paths = [target] if mode == "run" else compare_run_dirs(target)
     if not run_paths:
-        raise ConfigError(f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
-                          "(compare_methods.py --out) or */ (a sweep); give a run dir")
-    runs = [read_run(p, p.name) for p in run_paths]
+        raise ConfigError(
+            f"RUN_DIR={target}: holds no results.json or traces.jsonl, nor run dirs in runs/*/ "
+            "(compare_methods.py --out) or */ (a sweep); give a run dir"
+        )
+    runs = [_readable(read_run, p, p, p.name) for p in run_paths]
     compare_rows = {}
     if (target / "compare.csv").is_file():
         with (target / "compare.csv").open(newline="") as handle:
             compare_rows = {F.pick(row, F.COMPARE_METHOD): row for row in csv.DictReader(handle)}
     taken: set[str] = set()
-    views = [_run_view(run, compare_rows, taken) for run in runs]
+    views = [_readable(_run_view, run.path, run, compare_rows, taken) for run in runs]
     methods = [m for view in views for m in view.methods]
     if compare_rows:  # the comparison table's order
         order = {name: i for i, name in enumerate(compare_rows)}
@@ -248,7 +290,7 @@ def page_data(target: Path) -> dict[str, Any]:
     dataset = F.pick(first, F.RESULTS_DATASET, "")
     return {
         "title": f"econ {mode if mode == 'run' else 'comparison'}: {target.name}"
-                 + (f" ({dataset}, {F.pick(first, F.RESULTS_MODEL, '')})" if dataset else ""),
+        + (f" ({dataset}, {F.pick(first, F.RESULTS_MODEL, '')})" if dataset else ""),
         "mode": mode,
         "source": str(target.resolve()),
         "reference": reference,

@@ -23,7 +23,15 @@ function header() {
 }
 
 function samplingText(m) {
-  if (m.columns.sampling !== null && m.columns.sampling !== undefined) return any(m.columns.sampling);
+  // results.json's sampling ({temperature, penalty} → {mean, min, max}), else read off the traces
+  const range = (label, mid, lo, hi) => `${label} ${fixed(mid)}` + (hi - lo > 0.005 ? ` [${fixed(lo)}–${fixed(hi)}]` : "");
+  const both = (t, p) => el("span", {}, t, el("span", { class: "sub", text: p }));
+  const own = m.columns.sampling;
+  if (own && own.temperature && own.penalty) {
+    const part = (stats, label) => range(label, stats.mean, stats.min, stats.max);
+    return both(part(own.temperature, "T"), part(own.penalty, "p"));
+  }
+  if (own !== null && own !== undefined) return any(own);
   const acts = [];
   for (const item of D.eval.items) {
     const ep = item.eps[m.name];
@@ -32,10 +40,9 @@ function samplingText(m) {
   if (!acts.length) return "–";
   const part = (k, label) => {
     const xs = acts.map(a => a[k]).filter(isNum);
-    const lo = Math.min(...xs), hi = Math.max(...xs);
-    return `${label} ${fixed(mean(xs))}` + (hi - lo > 0.005 ? ` [${fixed(lo)}–${fixed(hi)}]` : "");
+    return range(label, mean(xs), Math.min(...xs), Math.max(...xs));
   };
-  return el("span", {}, part(0, "T"), el("span", { class: "sub", text: part(1, "p") }));
+  return both(part(0, "T"), part(1, "p"));
 }
 
 function voted(m) {
@@ -45,15 +52,16 @@ function voted(m) {
 }
 
 function pairedText(m) {
+  // results.json's vs_econ when the run wrote it, else the same statistics computed from the problems
+  // both methods answered: paired accuracy difference, bootstrap interval, McNemar p
   const own = m.columns.paired;
-  if (own && typeof own.difference === "number" && Array.isArray(own.ci95)) {
-    // results.json's vs_econ: paired accuracy difference with its bootstrap interval and McNemar p
+  const paired = own && typeof own.difference === "number" ? own : m.paired;
+  if (paired && typeof paired.difference === "number" && Array.isArray(paired.ci95)) {
     const pp = x => `${x >= 0 ? "+" : "−"}${Math.abs(100 * x).toFixed(1)}`;
-    return `${pp(own.difference)} pp [${pp(own.ci95[0])}, ${pp(own.ci95[1])}], p=${Number(own.mcnemar_p).toPrecision(2)}`;
+    return el("span", {}, `${pp(paired.difference)} pp [${pp(paired.ci95[0])}, ${pp(paired.ci95[1])}]`,
+      el("span", { class: "sub", text: `McNemar p=${Number(paired.mcnemar_p).toPrecision(2)}` }));
   }
-  if (own !== null && own !== undefined) return any(own);
-  if (!m.paired) return "–";
-  return `+${m.paired.wins} −${m.paired.losses} of ${m.paired.n}`;
+  return own !== null && own !== undefined ? any(own) : "–";
 }
 
 const COLUMNS = [
@@ -70,7 +78,12 @@ const COLUMNS = [
   ["strategy_leak_rate", "leak", m => pct(m.columns.strategy_leak_rate)],
   ["mean_rounds", "rounds", m => fixed(m.columns.mean_rounds)],
   ["converged_rate", "converged", m => pct(m.columns.converged_rate)],
-  ["stop_reasons", "stop reasons", m => any(m.columns.stop_reasons)],
+  ["stop_reasons", "stop reasons", m => {
+    // one reason per line, so the column stays narrow enough for the table to fit the page
+    const reasons = m.columns.stop_reasons;
+    if (!reasons || typeof reasons !== "object") return any(reasons);
+    return el("span", {}, ...Object.entries(reasons).map(([why, n]) => el("span", { class: "line", text: `${why} ${n}` })));
+  }],
   ["best_response_gap", "BR gap ε", m => any(m.columns.best_response_gap)],
   ["sampling", "T, p\nmean [range]", samplingText, () => true],
   ["tokens_per_problem", "tokens / problem", m => el("span", {}, round0(m.columns.tokens_per_problem),
@@ -84,7 +97,7 @@ const COLUMNS = [
 ];
 
 const HINTS = {
-  paired: "+w: problems this method got right and econ wrong; −l: the reverse (paired on the same problems)",
+  paired: "accuracy minus econ's on the same problems, 95% paired-bootstrap interval, exact McNemar p",
   parse_rate: "share of executor answers from which an answer could be extracted",
   commitment_json_rate: "share of commitments the coordinator wrote as valid JSON",
   commitment_fallback_rate: "share of commitments that fell back to the executors' majority",

@@ -1,0 +1,1 @@
+"""The config: resolvers, start-up validation, typed settings and secret redaction."""

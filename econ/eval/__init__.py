@@ -1,0 +1,1 @@
+"""Evaluation: the resumable per-problem loop, results.json and its table, paired statistics."""

@@ -1,0 +1,190 @@
+"""The study command: train-only runs, the BNE-round table, plain verdicts, resumable stages, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from econ.devtools import forkrun
+from econ.devtools.arithmetic import addition_responder, write_addition_problems
+from econ.devtools.loopback import LoopbackServer
+from econ.devtools.runs import loopback_overrides
+from econ.errors import ConfigError
+from econ.eval.report import check_metric
+from econ.run.jsonl import read_jsonl
+from experiments import bne_rounds, study
+
+TINY = [
+    "agents.belief_dim=16",
+    "agents.entity_dim=32",
+    "agents.n_blocks=1",
+    "learner.update_interval=1",
+    "learner.batch_size=2",
+]
+
+
+def test_train_with_no_eval_methods_trains_checkpoints_and_evaluates_nothing(tmp_path):
+    data = write_addition_problems(tmp_path / "data", n_train=2, n_test=2, seed=3)
+    with LoopbackServer(responder=addition_responder) as server:
+        args = [
+            *loopback_overrides(server.base_url),
+            *TINY,
+            "agents.n_agents=2",
+            "logger=csv",
+            "dataset=custom",
+            f"dataset.path='{data}'",
+            "learner.max_episodes=2",
+            "eval_methods=[]",
+            "optimized_metric=null",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ]
+        run = forkrun.run(
+            "econ.train",
+            args,
+            out_dir=tmp_path,
+            name="train",
+            env={**os.environ, "ECON_CACHE_DIR": str(tmp_path / "cache")},
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    run_dir = tmp_path / "run"
+    assert (run_dir / "last.ckpt").exists() and not list(run_dir.glob("results_*.jsonl"))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["methods"] == {} and results["train_episodes"] == 2
+    assert {r["kind"] for r in read_jsonl(run_dir / "traces.jsonl")} == {"train"}
+
+
+def test_an_objective_with_nothing_evaluated_is_refused_in_one_line_naming_the_fix():
+    with pytest.raises(
+        ConfigError, match=r"^optimized_metric=econ/accuracy: eval_methods is empty; set optimized_metric=null"
+    ):
+        check_metric("econ/accuracy", [])
+
+
+def record(pid: str, gold: str, rounds: list[tuple[str, list[list[float]], bool | None]]) -> dict:
+    return {
+        "problem_id": pid,
+        "gold": gold,
+        "rounds": [
+            {"commitment": answer, "actions": actions, "commitment_changed": changed}
+            for answer, actions, changed in rounds
+        ],
+    }
+
+
+def test_round_table_holds_a_stopped_problems_last_commitment_and_measures_the_actions():
+    records = [
+        record("a", "5", [("4", [[0.5, 0.2], [0.7, 0.2]], None), ("5", [[0.9, 0.2], [0.7, 0.4]], True)]),
+        record("b", "3", [("3", [[1.0, 0.6], [1.0, 0.6]], None)]),  # stopped after round 0
+    ]
+    first, second = bne_rounds.round_rows(records, "numeric")
+    assert (first.problems, first.accuracy, first.commitment_changed, first.T_change) == (2, 0.5, None, None)
+    assert first.T_mean == pytest.approx((0.6 + 1.0) / 2) and first.T_across_problems == pytest.approx(0.2)
+    # round 1: a's new commitment is right and b keeps its right round-0 answer, though it did not play
+    assert (second.problems, second.played_share, second.accuracy, second.commitment_changed) == (1, 0.5, 1.0, 1.0)
+    assert second.T_change == pytest.approx((0.4 + 0.0) / 2) and second.p_change == pytest.approx((0.0 + 0.2) / 2)
+    agents = bne_rounds.per_agent_round0(records)
+    assert agents[0]["T_mean"] == pytest.approx(0.75) and agents[0]["T_std"] == pytest.approx(0.25)
+    text = bne_rounds.markdown("econ", [first, second], agents)
+    assert "| 1 | 1 (50%) | 100% | 100.0%" in text
+
+
+def test_round_table_of_a_dir_without_results_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^RUN_DIR=.*: no results.json; pass a finished run dir"):
+        bne_rounds.episodes(tmp_path, "econ")
+
+
+def row(label: str, diff: float, low: float, high: float, a_only: int, b_only: int, n: int = 100) -> dict:
+    return {
+        "label": label,
+        "n": str(n),
+        "vs_econ_diff": str(diff),
+        "vs_econ_ci_low": str(low),
+        "vs_econ_ci_high": str(high),
+        "vs_econ_mcnemar_p": "0.04",
+        "only_this_solved": str(a_only),
+        "only_econ_solved": str(b_only),
+    }
+
+
+def test_verdicts_say_when_the_interval_cannot_tell_methods_apart_and_what_n_could():
+    lines = study.verdicts(
+        [
+            row("single", -0.02, -0.09, 0.05, 8, 10),
+            row("mad", 0.12, 0.04, 0.2, 15, 3),
+            {"label": "econ", "vs_econ_diff": ""},
+        ]
+    )
+    assert len(lines) == 2
+    assert "single** is not told apart from econ: -2.0 pp [-9.0, +5.0]" in lines[0] and "18% of problems" in lines[0]
+    assert "mad** beats econ" in lines[1]
+    # 80% power at 5%: (1.96 + 0.84) * sqrt(d / n)
+    assert study.detectable_difference(100, 0.18) == pytest.approx(2.8016 * (0.18 / 100) ** 0.5, rel=1e-3)
+    assert f"about {round(100 * study.detectable_difference(100, 0.18))} pp" in lines[0]
+
+
+def test_study_state_sums_sittings_keeps_failed_stages_open_and_refuses_other_settings(tmp_path):
+    path = tmp_path / "study_state.json"
+    state = study.StudyState(path, {"limit": 100})
+    with pytest.raises(KeyboardInterrupt):
+        state.run("train", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    again = study.StudyState(path, {"limit": 100})
+    assert not again.done("train") and again.stages["train"]["sittings"] == 1
+    again.run("train", lambda: None)
+    ran = []
+    study.StudyState(path, {"limit": 100}).run("train", lambda: ran.append(1))
+    assert ran == [] and json.loads(path.read_text())["stages"]["train"] == {
+        "wall_s": pytest.approx(again.stages["train"]["wall_s"]),
+        "sittings": 2,
+        "done": True,
+    }
+    with pytest.raises(ConfigError, match=r"holds a study with other limit; use a fresh --out"):
+        study.StudyState(path, {"limit": 50})
+
+
+@pytest.mark.slow
+def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    data = write_addition_problems(tmp_path / "data", n_train=2, n_test=3, seed=4)
+    out = tmp_path / "study"
+    with LoopbackServer(responder=addition_responder) as server:
+        argv = [
+            "--out",
+            str(out),
+            "--dataset",
+            "custom",
+            "--train-episodes",
+            "2",
+            "--limit",
+            "3",
+            "--n-agents",
+            "2",
+            "--rounds",
+            "2",
+            *loopback_overrides(server.base_url),
+            f"dataset.path='{data}'",
+            *TINY,
+        ]
+        study.main(argv)
+        calls = len(server.requests)
+        study.main(argv)  # every stage is done: nothing is played again
+        assert len(server.requests) == calls
+    report = (out / "study.md").read_text()
+    for method in (
+        "econ_no_bne (policy trained 2 episodes)",
+        "econ (policy trained 2 episodes)",
+        "econ_fixed_action",
+        "single",
+        "self_consistency",
+        "mad",
+        "mad (own settings)",
+        "self_consistency (own settings)",
+    ):
+        assert f"| {method} |" in report, method
+    assert "## What the paired intervals say" in report and "by BNE round" in report
+    assert "## What each protocol did" in report and "max_rounds" in report
+    assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
+    state = json.loads((out / "study_state.json").read_text())["stages"]
+    assert state["train"]["done"] and state["compare"]["done"] and state["train"]["sittings"] == 1
