@@ -20,10 +20,10 @@ import torch
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import write_addition_problems
 from econ.devtools.loopback import LoopbackServer
-from econ.devtools.runs import loopback_overrides, write_untrained_checkpoint
+from econ.devtools.runs import TINY_NETWORKS, loopback_overrides, write_untrained_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1", "logger=csv"]
+TINY = [*TINY_NETWORKS, "logger=csv"]
 ECON_EXIT = 2
 ROWS = "".join(json.dumps({"question": f"What is {i} + 1?", "answer": i + 1}) + "\n" for i in range(6))
 COMPLETIONS = (

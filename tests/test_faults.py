@@ -12,10 +12,10 @@ from econ.data.datasets import load_splits
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
-from econ.devtools.runs import compose_config, loopback_overrides, write_untrained_checkpoint
+from econ.devtools.runs import TINY_NETWORKS, compose_config, loopback_overrides, write_untrained_checkpoint
 from econ.run.jsonl import read_jsonl
 
-TINY = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1"]
+TINY = TINY_NETWORKS
 # The mix: 20% 429, 10% 5xx, 5% timeouts, 5% malformed, 5% empty, a few resets and truncated bodies.
 RATES = {
     "429": 0.2,

@@ -15,19 +15,11 @@ from econ.data.datasets import load_splits
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
-from econ.devtools.runs import compose_config, loopback_overrides
+from econ.devtools.runs import TINY_RUN, compose_config, loopback_overrides
 from econ.run.jsonl import read_jsonl
 from econ.run.usage import RunUsageTracker
 
-TINY = [
-    "agents.n_agents=2",
-    "agents.belief_dim=16",
-    "agents.entity_dim=32",
-    "agents.n_blocks=1",
-    "learner.update_interval=2",
-    "learner.batch_size=2",
-    "logger=csv",
-]
+TINY = [*TINY_RUN, "logger=csv"]
 N_TRAIN, N_TEST = 6, 3
 SIGKILL_EXIT = -9
 

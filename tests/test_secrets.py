@@ -14,7 +14,7 @@ from econ.config.redaction import redact_text
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
-from econ.devtools.runs import loopback_overrides
+from econ.devtools.runs import TINY_RUN, loopback_overrides
 from econ.errors import ConfigError
 from econ.run.envfile import ENV_FILE_VAR, load_env_file, parse_env_file
 
@@ -25,14 +25,7 @@ SENTINELS = {
     "WANDB_API_KEY": "SENTINELwandb9d1f4a6c3e7b2d",
     "HF_TOKEN": "SENTINELhf2e7a9c4b1d8f",
 }
-TINY = [
-    "agents.n_agents=2",
-    "agents.belief_dim=16",
-    "agents.entity_dim=32",
-    "agents.n_blocks=1",
-    "learner.update_interval=2",
-    "learner.batch_size=2",
-]
+TINY = TINY_RUN
 
 
 def _environment(root: Path) -> dict[str, str]:

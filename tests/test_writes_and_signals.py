@@ -17,18 +17,10 @@ import pytest
 from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
-from econ.devtools.runs import loopback_overrides, write_untrained_checkpoint
+from econ.devtools.runs import TINY_RUN, loopback_overrides, write_untrained_checkpoint
 from econ.run.jsonl import read_jsonl
 
-TINY = [
-    "agents.n_agents=2",
-    "agents.belief_dim=16",
-    "agents.entity_dim=32",
-    "agents.n_blocks=1",
-    "learner.update_interval=2",
-    "learner.batch_size=2",
-    "logger=csv",
-]
+TINY = [*TINY_RUN, "logger=csv"]
 ECON_EXIT, SIGINT_EXIT = 2, 130
 
 

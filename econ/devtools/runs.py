@@ -12,6 +12,10 @@ from econ.config.resolvers import register_resolvers
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MINILM_DIM = 384  # embedder=local
+# Networks small enough that a test's train or evaluate run spends its time in the code under test
+TINY_NETWORKS = ["agents.n_agents=2", "agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1"]
+# ... and a learner that updates every two episodes on batches of two, so a few episodes train
+TINY_RUN = [*TINY_NETWORKS, "learner.update_interval=2", "learner.batch_size=2"]
 
 
 def loopback_overrides(base_url: str) -> list[str]:
