@@ -28,9 +28,8 @@ def main() -> None:
     from llama_cpp import Llama
 
     from econ.game import prompts
-    from econ.llm.base import Sampling
+    from econ.llm.base import Sampling, multiplicative_penalty
     from econ.llm.client import build_llm_client
-    from econ.llm.local import llama_repeat_penalty
 
     cfg = game_config(3)  # conf/evaluate.yaml: model=local
     client = build_llm_client(cfg.model, {"cache": False, "max_concurrency": 1})
@@ -51,7 +50,7 @@ def main() -> None:
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
             seed=sampling.seed,
-            repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, backend.max_repeat_penalty),
+            repeat_penalty=multiplicative_penalty(sampling.repetition_penalty, backend.max_repeat_penalty),
         )
         text, tokens = out["choices"][0]["message"]["content"], out["usage"]["completion_tokens"]
         return text, tokens, time.perf_counter() - start, time.process_time() - cpu

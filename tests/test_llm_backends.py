@@ -9,9 +9,10 @@ from omegaconf import OmegaConf
 
 from econ.errors import ConfigError
 from econ.llm import LLMClient, Sampling, build_llm_client
-from econ.llm.local import LocalLlamaBackend, llama_repeat_penalty
+from econ.llm.base import multiplicative_penalty
+from econ.llm.local import LocalLlamaBackend
 from econ.llm.openai_compatible import OpenAICompatibleBackend, openai_frequency_penalty
-from econ.llm.together import normalise_together_base_url, together_repetition_penalty
+from econ.llm.together import normalise_together_base_url
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GRID = [i / 20 for i in range(21)]
@@ -29,8 +30,8 @@ def group(name: str, tmp_path) -> tuple:
     return root.model, root.llm
 
 
-@pytest.mark.parametrize("mapping", [llama_repeat_penalty, together_repetition_penalty])
-def test_multiplicative_penalties_never_reward_repetition(mapping):
+def test_multiplicative_penalties_never_reward_repetition():
+    mapping = multiplicative_penalty  # llama.cpp repeat_penalty and Together repetition_penalty
     values = [mapping(p, 1.3) for p in GRID]
     assert values[0] == 1.0 and values[-1] == pytest.approx(1.3)
     assert all(v >= 1.0 for v in values) and values == sorted(values)

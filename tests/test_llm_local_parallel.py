@@ -9,7 +9,8 @@ import pytest
 from econ.errors import LLMError
 from econ.game import prompts
 from econ.llm import LLMClient, Sampling
-from econ.llm.local import LocalLlamaBackend, llama_repeat_penalty
+from econ.llm.base import multiplicative_penalty
+from econ.llm.local import LocalLlamaBackend
 
 QUESTION = "Tom has 3 apples and buys 5 more. How many apples does he have?"
 EXECUTOR = prompts.executor_messages(QUESTION, "Add the two numbers.")
@@ -48,7 +49,7 @@ async def test_each_reply_in_a_batch_is_what_its_request_gets_alone_on_a_fresh_m
             top_p=sampling.top_p,
             max_tokens=sampling.max_tokens,
             seed=sampling.seed,
-            repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty),
+            repeat_penalty=multiplicative_penalty(sampling.repetition_penalty),
             response_format=None if schema is None else {"type": "json_object", "schema": schema},
         )
         assert text == out["choices"][0]["message"]["content"]

@@ -25,6 +25,17 @@ class Sampling:
     seed: int | None = None
 
 
+def multiplicative_penalty(p: float, maximum: float = 1.3) -> float:
+    """A multiplicative repeat penalty (llama.cpp's `repeat_penalty`, Together's `repetition_penalty`) for
+    econ's p in [0, 1]: 1 + p·(maximum − 1), so 1 (off) at p = 0 and never below 1.
+
+    Both divide the logits of recently seen tokens by it: below 1 it would reward repetition (the
+    official ECON code sent such values); the clamping rules that out.
+    """
+    p = min(max(float(p), 0.0), 1.0)
+    return 1.0 + p * max(float(maximum) - 1.0, 0.0)
+
+
 @dataclass
 class Completion:
     """One generated answer with what it cost."""

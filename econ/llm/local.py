@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from econ.errors import ConfigError, LLMError
-from econ.llm.base import Completion, JsonSchema, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling, multiplicative_penalty
 from econ.llm.faults import check_text
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,6 @@ def embedded_gguf_path() -> Path:
     return Path(str(root / EMBEDDED_GGUF))
 
 
-def llama_repeat_penalty(p: float, max_repeat_penalty: float = 1.3) -> float:
-    """llama.cpp `repeat_penalty` for econ's p in [0, 1]: 1 + p·(max − 1), so 1.0 (off) at p = 0.
-
-    llama.cpp divides the logits of recently seen tokens by this value; it only
-    discourages repetition while it is ≥ 1, which the clamping guarantees.
-    """
-    p = min(max(float(p), 0.0), 1.0)
-    return 1.0 + p * max(float(max_repeat_penalty) - 1.0, 0.0)
-
-
 def _load(path: str, n_ctx: int, n_threads: int) -> tuple[object, threading.Lock]:
     key = (path, n_ctx, n_threads)
     with _LOADED_LOCK:
@@ -87,7 +77,7 @@ def _engine(path: str, n_ctx: int, n_parallel: int, n_threads: int):
 
 
 class LocalLlamaBackend:
-    """llama-cpp-python in this process. Repetition penalty: see `llama_repeat_penalty`.
+    """llama-cpp-python in this process. Repetition penalty: `multiplicative_penalty`.
 
     The path is checked at construction; the model loads on the first call (off the event loop)
     and is shared with other backends using the same file and settings. With `n_parallel` > 1
@@ -178,7 +168,7 @@ class LocalLlamaBackend:
             max_tokens=int(sampling.max_tokens),
             temperature=float(sampling.temperature),
             top_p=float(sampling.top_p),
-            repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, self.max_repeat_penalty),
+            repeat_penalty=multiplicative_penalty(sampling.repetition_penalty, self.max_repeat_penalty),
             seed=int(sampling.seed) if sampling.seed is not None else 0xFFFFFFFF,  # llama.cpp: a random seed
             grammar=None if json_schema is None else json_grammar(json_schema),
             stop=[s.encode("utf-8") for s in stop],
@@ -197,7 +187,7 @@ class LocalLlamaBackend:
                     top_p=float(sampling.top_p),
                     max_tokens=int(sampling.max_tokens),
                     seed=sampling.seed,
-                    repeat_penalty=llama_repeat_penalty(sampling.repetition_penalty, self.max_repeat_penalty),
+                    repeat_penalty=multiplicative_penalty(sampling.repetition_penalty, self.max_repeat_penalty),
                     # a schema becomes a grammar: every sampled token keeps the reply valid JSON of that schema
                     response_format=None if json_schema is None else {"type": "json_object", "schema": json_schema},
                 )

@@ -5,19 +5,9 @@ from __future__ import annotations
 import httpx
 
 from econ.errors import ConfigError
-from econ.llm.base import Completion, JsonSchema, Message, Sampling
+from econ.llm.base import Completion, JsonSchema, Message, Sampling, multiplicative_penalty
 from econ.llm.faults import create_chat_completion, read_api_key
 from econ.llm.structured import StructuredOutput
-
-
-def together_repetition_penalty(p: float, max_repetition_penalty: float = 1.3) -> float:
-    """Together `repetition_penalty` for econ's p in [0, 1]: 1 + p·(max − 1), never below 1.
-
-    Together's penalty is multiplicative like llama.cpp's: 1 is neutral and values
-    below 1 reward repetition (the official ECON code sent such values).
-    """
-    p = min(max(float(p), 0.0), 1.0)
-    return 1.0 + p * max(float(max_repetition_penalty) - 1.0, 0.0)
 
 
 def normalise_together_base_url(base_url: str | None) -> str | None:
@@ -31,7 +21,7 @@ def normalise_together_base_url(base_url: str | None) -> str | None:
 
 
 class TogetherBackend:
-    """Chat completions on Together AI. Repetition penalty: see `together_repetition_penalty`.
+    """Chat completions on Together AI. Repetition penalty: `multiplicative_penalty`.
 
     The key comes from `api_key_env` at construction (missing → ConfigError). An
     `http_client` can be injected (tests pass one with `httpx.MockTransport`).
@@ -92,7 +82,7 @@ class TogetherBackend:
             temperature=float(sampling.temperature),
             top_p=float(sampling.top_p),
             max_tokens=int(sampling.max_tokens),
-            repetition_penalty=together_repetition_penalty(sampling.repetition_penalty, self.max_repetition_penalty),
+            repetition_penalty=multiplicative_penalty(sampling.repetition_penalty, self.max_repetition_penalty),
         )
         if sampling.seed is not None:
             kwargs["seed"] = int(sampling.seed)
