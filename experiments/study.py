@@ -14,6 +14,12 @@ cache, so a study that does not finish in one sitting finishes in the next with 
 3. report: <out>/study.md: the comparison table, what the BNE rounds and the learned policy did
    (bne_rounds.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
    over sittings, and the machine's load while it ran (sampled from /proc/loadavg into load.csv).
+
+On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
+experiments/studies/svamp) carries the study: at the end of every sitting, even a Ctrl-C, it receives the
+sitting's new responses (responses/sitting-NN.jsonl: cache keys, replies, token counts), study_state.json,
+load.csv and each compared method's per-problem rows; the next sitting restores them into --out, replays
+training from the responses (the same policy, bit for bit, with no LLM call) and goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import ast
 import csv
 import json
 import math
+import shutil
 import statistics
 import sys
 import threading
@@ -34,10 +41,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/study.py` from a checkout, installed or not
 
 from econ.errors import ConfigError  # noqa: E402
+from econ.llm.cache import ResponseCache  # noqa: E402
 from econ.run.job import run_or_exit  # noqa: E402
 from experiments import bne_rounds, compare_methods  # noqa: E402
 
 LOAD_EVERY_S = 30.0
+RESPONSES = "responses.sqlite"  # the study's own response cache, under --out
+STAGE_PRODUCTS = {"train": "train/last.ckpt", "compare": "compare/compare.csv"}
+CARRIED = ("study_state.json", "load.csv", "compare/runs/*/results_*.jsonl")  # what --record keeps, besides responses
 ROUND_METHODS = ("econ", "econ_fixed_action")  # the methods that play BNE rounds
 Z_95, Z_80 = 1.96, 0.8416  # two-sided 5% test, 80% power
 
@@ -50,11 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=100, help="test problems, the same for every method")
     parser.add_argument("--n-agents", type=int, default=3, help="ECON executors and MAD debaters")
     parser.add_argument("--rounds", type=int, default=3, help="ECON's K, in training and at inference")
+    parser.add_argument(
+        "--record", type=Path, default=None, help="dir (in git) that carries the study between machines"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. model=local model.path=...")
     args = parser.parse_args(argv)
     for flag in ("train_episodes", "limit", "n_agents", "rounds"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag.replace('_', '-')}={getattr(args, flag)}: must be a positive integer")
+    if args.record is not None and args.record.exists() and not args.record.is_dir():
+        raise ConfigError(f"--record={args.record}: a file, not a directory; pass a directory")
     if not (REPO / "conf" / "dataset" / f"{args.dataset}.yaml").is_file():
         raise ConfigError(f"--dataset={args.dataset}: no conf/dataset/{args.dataset}.yaml")
     return args
@@ -64,10 +80,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class StudyState:
-    """study_state.json: the study's settings, each stage's wall time summed over sittings, whether it finished."""
+    """study_state.json: the study's settings, each stage's wall time summed over sittings, whether it finished.
 
-    def __init__(self, path: Path, settings: dict):
+    A stage counts as done only while its product (a path under the study dir) exists: a state restored
+    from a --record onto a fresh machine runs the stage again, from the carried responses.
+    """
+
+    def __init__(self, path: Path, settings: dict, products: dict[str, str] | None = None):
         self.path, self.settings = path, settings
+        self.products = products or {}
         saved = json.loads(path.read_text()) if path.exists() else {"settings": settings, "stages": {}}
         if saved["settings"] != settings:
             changed = sorted(k for k in settings if saved["settings"].get(k) != settings[k])
@@ -78,7 +99,9 @@ class StudyState:
         self.stages: dict[str, dict] = saved["stages"]
 
     def done(self, stage: str) -> bool:
-        return bool(self.stages.get(stage, {}).get("done"))
+        product = self.products.get(stage)
+        made = product is None or (self.path.parent / product).exists()
+        return made and bool(self.stages.get(stage, {}).get("done"))
 
     def run(self, stage: str, work: Callable[[], None]) -> None:
         """Run a stage unless done; its wall time is added even when it fails or is interrupted."""
@@ -87,6 +110,7 @@ class StudyState:
             return
         entry = self.stages.setdefault(stage, {"wall_s": 0.0, "sittings": 0, "done": False})
         entry["sittings"] += 1
+        entry["done"] = False
         start = time.monotonic()
         try:
             work()
@@ -105,6 +129,7 @@ class LoadSampler:
     def __init__(self, path: Path, every_s: float = LOAD_EVERY_S):
         self.path, self.every_s = path, every_s
         self.stage = "start"
+        self._lock = threading.Lock()  # the sampling thread and enter() both write
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -123,10 +148,9 @@ class LoadSampler:
 
     def sample(self) -> None:
         load1 = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "nan"
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as handle:
+        with self._lock, self.path.open("a", newline="") as handle:
             writer = csv.writer(handle)
-            if new:
+            if handle.tell() == 0:
                 writer.writerow(["time", "stage", "load1"])
             writer.writerow([f"{time.time():.0f}", self.stage, load1])
 
@@ -134,6 +158,50 @@ class LoadSampler:
         self.sample()
         while not self._stop.wait(self.every_s):
             self.sample()
+
+
+class StudyRecord:
+    """--record: what carries a study to its next sitting on a machine that keeps no outputs/.
+
+    Small text files only: no checkpoint (training is replayed from the responses), no model, no key.
+    """
+
+    def __init__(self, record: Path, out: Path):
+        self.record, self.out = record, out
+        self.responses = record / "responses"
+
+    @staticmethod
+    def _carried(root: Path) -> list[Path]:
+        return sorted(path for pattern in CARRIED for path in root.glob(pattern) if path.is_file())
+
+    def restore(self) -> None:
+        """Copy the carried files --out lacks, and load every carried response into the study's cache."""
+        for path in self._carried(self.record):
+            target = self.out / path.relative_to(self.record)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+        cache = ResponseCache(self.out / RESPONSES)
+        loaded = sum(cache.load(path) for path in sorted(self.responses.glob("sitting-*.jsonl")))
+        cache.close()
+        if loaded:
+            print(f"study: {loaded} responses restored from {self.record}")
+
+    def save(self) -> None:
+        """Copy the carried files into the record, and the responses it lacks as the next sitting's file."""
+        for path in self._carried(self.out):
+            target = self.record / path.relative_to(self.out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        if not (self.out / RESPONSES).exists():
+            return
+        earlier = sorted(self.responses.glob("sitting-*.jsonl"))
+        carried = {json.loads(line)["key"] for path in earlier for line in path.read_text().splitlines() if line}
+        self.responses.mkdir(parents=True, exist_ok=True)
+        cache = ResponseCache(self.out / RESPONSES)
+        added = cache.dump(self.responses / f"sitting-{len(earlier) + 1:02d}.jsonl", skip=carried)
+        cache.close()
+        print(f"study: record {self.record} updated ({added} new responses, {len(carried) + added} in all)")
 
 
 def load_summary(path: Path) -> dict[str, dict[str, float]]:
@@ -151,6 +219,11 @@ def load_summary(path: Path) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------- stages
 
 
+def own_cache(args: argparse.Namespace) -> str:
+    """Every run of the study answers from its own cache, last: what --record carries is this study alone."""
+    return compare_methods.path_override("llm.cache_path", args.out / RESPONSES)
+
+
 def train_overrides(args: argparse.Namespace) -> list[str]:
     """econ.train on --train-episodes train problems, K rounds, no evaluation; user overrides last."""
     logger = [] if any(o.startswith("logger=") for o in args.overrides) else ["logger=csv"]
@@ -164,6 +237,7 @@ def train_overrides(args: argparse.Namespace) -> list[str]:
         "eval_methods=[]",
         "optimized_metric=null",
         *args.overrides,
+        own_cache(args),
     ]
 
 
@@ -185,6 +259,7 @@ def compare_argv(args: argparse.Namespace, ckpt: Path) -> list[str]:
         "--no-scaling",
         f"dataset={args.dataset}",
         *args.overrides,
+        own_cache(args),
     ]
 
 
@@ -325,14 +400,22 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = {k: getattr(args, k) for k in ("dataset", "train_episodes", "limit", "n_agents", "rounds", "overrides")}
-    state = StudyState(args.out / "study_state.json", settings)
-    ckpt = args.out / "train" / "last.ckpt"
-    with LoadSampler(args.out / "load.csv") as load:
-        load.enter("train")
-        state.run("train", lambda: compare_methods.run_entry("econ.train", train_overrides(args), args.out / "train"))
-        load.enter("compare")
-        state.run("compare", lambda: compare_methods.main(compare_argv(args, ckpt)))
-        load.sample()
+    record = StudyRecord(args.record.resolve(), args.out) if args.record is not None else None
+    if record is not None:
+        record.restore()
+    state = StudyState(args.out / "study_state.json", settings, STAGE_PRODUCTS)
+    ckpt = args.out / STAGE_PRODUCTS["train"]
+    try:
+        with LoadSampler(args.out / "load.csv") as load:
+            load.enter("train")
+            train = args.out / "train"
+            state.run("train", lambda: compare_methods.run_entry("econ.train", train_overrides(args), train))
+            load.enter("compare")
+            state.run("compare", lambda: compare_methods.main(compare_argv(args, ckpt)))
+            load.sample()
+    finally:
+        if record is not None:
+            record.save()
     report = write_report(args, state, command)
     print(report.read_text())
     print(f"study written to {report}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
+from econ.errors import ConfigError
 from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
 from econ.llm.base import Completion
 from econ.llm.openai_compatible import OpenAICompatibleBackend
@@ -36,6 +39,35 @@ async def test_cache_survives_a_new_client(loopback_factory, tmp_path):
         await client.complete(MESSAGES, Sampling(seed=1), role="executor", problem_id="p")
         await client.aclose()
     assert len(server.requests) == 1
+
+
+async def test_a_dump_carries_replies_to_a_fresh_cache_and_skips_what_is_carried(loopback_factory, tmp_path):
+    server = loopback_factory()
+    client = cached_client(server, tmp_path / "old.sqlite")
+    for seed in (1, 2):
+        await client.complete(MESSAGES, Sampling(seed=seed), role="executor", problem_id="p")
+    await client.aclose()
+    old = ResponseCache(tmp_path / "old.sqlite")
+    first = old.keys()
+    assert old.dump(tmp_path / "first.jsonl") == 2 and "What is six" not in (tmp_path / "first.jsonl").read_text()
+    assert old.dump(tmp_path / "none.jsonl", skip=first) == 0 and not (tmp_path / "none.jsonl").exists()
+    old.close()
+
+    fresh = ResponseCache(tmp_path / "fresh.sqlite")  # another machine
+    assert fresh.load(tmp_path / "first.jsonl") == 2 and fresh.load(tmp_path / "first.jsonl") == 2
+    assert len(fresh) == 2
+    fresh.close()
+    client = cached_client(server, tmp_path / "fresh.sqlite")
+    replay = await client.complete(MESSAGES, Sampling(seed=2), role="executor", problem_id="p")
+    await client.aclose()
+    assert replay.cached and len(server.requests) == 2
+
+
+def test_a_damaged_dump_is_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "sitting-01.jsonl"
+    bad.write_text('{"key": "k", "text": "t"}\n')
+    with pytest.raises(ConfigError, match=r"sitting-01.jsonl: not a response dump .*restore the file from git"):
+        ResponseCache(tmp_path / "c.sqlite").load(bad)
 
 
 async def test_seed_or_sample_index_change_is_a_miss(loopback_factory, tmp_path):

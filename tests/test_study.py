@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
+import threading
 
 import pytest
 
@@ -143,6 +146,38 @@ def test_study_state_sums_sittings_keeps_failed_stages_open_and_refuses_other_se
         study.StudyState(path, {"limit": 50})
 
 
+def test_study_state_plays_a_done_stage_again_when_its_product_is_gone(tmp_path):
+    path = tmp_path / "study_state.json"
+    state = study.StudyState(path, {"limit": 1}, {"train": "train/last.ckpt"})
+    state.run("train", lambda: (tmp_path / "train").mkdir())
+    (tmp_path / "train" / "last.ckpt").write_text("weights")
+    ran = []
+    study.StudyState(path, {"limit": 1}, {"train": "train/last.ckpt"}).run("train", lambda: ran.append(1))
+    assert ran == []
+    (tmp_path / "train" / "last.ckpt").unlink()  # a restored state on a fresh machine
+    again = study.StudyState(path, {"limit": 1}, {"train": "train/last.ckpt"})
+    assert not again.done("train")
+    with pytest.raises(KeyboardInterrupt):
+        again.run("train", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert json.loads(path.read_text())["stages"]["train"]["done"] is False  # not done until it is played again
+
+
+def test_load_samples_keep_one_header_first_whoever_writes(tmp_path):
+    path = tmp_path / "load.csv"
+    path.touch()  # an empty file (a sitting killed as it began) still gets its header
+    sampler = study.LoadSampler(path, every_s=0.001)
+    with sampler:
+        writers = [threading.Thread(target=lambda: [sampler.enter("train") for _ in range(20)]) for _ in range(4)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["time", "stage", "load1"] and ["time", "stage", "load1"] not in rows[1:]
+    assert len(rows) > 80 and all(len(row) == 3 for row in rows)
+    assert study.load_summary(path)["train"]["samples"] >= 80
+
+
 @pytest.mark.slow
 def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(tmp_path, monkeypatch):
     monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
@@ -188,3 +223,50 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]
     assert state["train"]["done"] and state["compare"]["done"] and state["train"]["sittings"] == 1
+
+
+@pytest.mark.slow
+def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    data = write_addition_problems(tmp_path / "data", n_train=2, n_test=3, seed=5)
+    out, record = tmp_path / "study", tmp_path / "record"
+    compare = study.compare_methods.main
+    with LoopbackServer(responder=addition_responder) as server:
+        argv = [
+            *("--out", str(out), "--record", str(record), "--dataset", "custom", "--train-episodes", "2"),
+            *("--limit", "3", "--n-agents", "2", "--rounds", "2"),
+            *loopback_overrides(server.base_url),
+            f"dataset.path='{data}'",
+            *TINY,
+        ]
+        monkeypatch.setattr(study.compare_methods, "main", lambda argv: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            study.main(argv)  # sitting 1: trained, then Ctrl-C
+        assert json.loads((record / "study_state.json").read_text())["stages"]["compare"]["done"] is False
+        assert (record / "responses" / "sitting-01.jsonl").exists() and not list(record.rglob("*.ckpt"))
+        trained = len(server.requests)
+
+        shutil.rmtree(out)  # sitting 2 on a fresh machine: training replays from the record, compare runs
+        monkeypatch.setattr(study.compare_methods, "main", compare)
+        study.main(argv)
+        train = json.loads((out / "train" / "results.json").read_text())
+        assert train["usage"]["total"]["calls"] == 0, "the replayed training asked the LLM again"
+        compared = len(server.requests)
+        assert compared > trained and (record / "responses" / "sitting-02.jsonl").exists()
+        table = (out / "compare" / "compare.csv").read_text()
+
+        shutil.rmtree(out)  # sitting 3, fresh again: everything from the record, nothing asked
+        study.main(argv)
+        assert len(server.requests) == compared
+    assert accuracies((out / "compare" / "compare.csv").read_text()) == accuracies(table)
+    stages = json.loads((record / "study_state.json").read_text())["stages"]
+    assert stages["train"]["sittings"] == 3 and stages["compare"]["sittings"] == 3 and stages["compare"]["done"]
+    assert not (record / "responses" / "sitting-03.jsonl").exists()  # nothing new to carry
+
+
+def accuracies(compare_csv: str) -> dict[str, tuple[str, str]]:
+    """Each compared run's accuracy and tokens per problem, as the table's CSV holds them."""
+    return {
+        row["run"]: (row["accuracy"], row["tokens_per_problem"]) for row in csv.DictReader(compare_csv.splitlines())
+    }

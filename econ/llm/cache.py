@@ -16,7 +16,8 @@ from econ.errors import ConfigError, EconError
 from econ.llm.base import Completion, JsonSchema, Message, Sampling
 
 BUSY_TIMEOUT_MS = 60_000
-COMPLETION_COLUMNS = {"key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created"}
+DUMP_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
+COMPLETION_COLUMNS = set(DUMP_COLUMNS)
 
 
 def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connection:
@@ -128,6 +129,40 @@ class ResponseCache:
                     time.time(),
                 ),
             )
+
+    def keys(self) -> set[str]:
+        with self._lock, self._failures():
+            return {row[0] for row in self._connect().execute("SELECT key FROM completions")}
+
+    def dump(self, path: str | Path, skip: set[str] = frozenset()) -> int:
+        """Write the entries whose key is not in `skip` to a JSONL file, oldest first; how many.
+
+        With `load`, this carries a cache to a machine that does not keep it (a study in sittings);
+        the file holds keys (hashes), replies and token counts: no prompt, no secret.
+        """
+        with self._lock, self._failures():
+            rows = self._connect().execute(f"SELECT {', '.join(DUMP_COLUMNS)} FROM completions ORDER BY created, key")
+            entries = [dict(zip(DUMP_COLUMNS, row, strict=True)) for row in rows if row[0] not in skip]
+        if entries:
+            path = Path(path)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries))
+            partial.replace(path)
+        return len(entries)
+
+    def load(self, path: str | Path) -> int:
+        """Add the entries of a `dump` file (the first writer of a key still wins); how many lines it held."""
+        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+        try:
+            entries = [tuple(json.loads(line)[column] for column in DUMP_COLUMNS) for line in lines]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not a response dump ({exc}); restore the file from git or remove it") from None
+        with self._lock, self._failures():
+            conn = self._connect()
+            conn.execute("BEGIN")  # one transaction: thousands of lines in a moment
+            conn.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", entries)
+            conn.execute("COMMIT")
+        return len(entries)
 
     def __len__(self) -> int:
         with self._lock:
