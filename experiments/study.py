@@ -40,9 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python experiments/study.py` from a checkout, installed or not
 
+from econ.config.redaction import SECRET_KEY_PATTERN  # noqa: E402
 from econ.errors import ConfigError  # noqa: E402
-from econ.llm.cache import ResponseCache  # noqa: E402
+from econ.llm.cache import ResponseCache, read_dump  # noqa: E402
 from econ.run.job import run_or_exit  # noqa: E402
+from econ.run.writable import replace_text  # noqa: E402
 from experiments import bne_rounds, compare_methods  # noqa: E402
 
 LOAD_EVERY_S = 30.0
@@ -71,12 +73,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise ConfigError(f"--{flag.replace('_', '-')}={getattr(args, flag)}: must be a positive integer")
     if args.record is not None and args.record.exists() and not args.record.is_dir():
         raise ConfigError(f"--record={args.record}: a file, not a directory; pass a directory")
+    if args.record is not None and args.record.resolve().is_relative_to(args.out.resolve()):
+        raise ConfigError(f"--record={args.record}: inside --out={args.out}; keep the record in git, apart from --out")
+    for override in args.overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in ("llm.cache", "llm.cache_path"):
+            raise ConfigError(f"{key}: the study answers from its own cache (<out>/{RESPONSES}); drop the override")
+        if SECRET_KEY_PATTERN.search(key):
+            raise ConfigError(f"{key}: a secret on the command line would be saved with the study; set it in .env")
     if not (REPO / "conf" / "dataset" / f"{args.dataset}.yaml").is_file():
         raise ConfigError(f"--dataset={args.dataset}: no conf/dataset/{args.dataset}.yaml")
     return args
 
 
 # ---------------------------------------------------------------- bookkeeping
+
+
+def read_state(path: Path, settings: dict, place: str, fix: str) -> dict | None:
+    """A study_state.json, if there is one, refused in one line when it is damaged or holds other settings."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        stored = saved["settings"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a study state ({exc}); restore it from git or use a fresh --out") from None
+    if stored != settings:
+        changed = sorted(k for k in settings if stored.get(k) != settings[k])
+        raise ConfigError(f"{place} holds a study with other {', '.join(changed)}; {fix}")
+    return saved
+
+
+def sittings(state: dict | None) -> int:
+    return sum(stage["sittings"] for stage in (state or {}).get("stages", {}).values())
 
 
 class StudyState:
@@ -89,14 +118,8 @@ class StudyState:
     def __init__(self, path: Path, settings: dict, products: dict[str, str] | None = None):
         self.path, self.settings = path, settings
         self.products = products or {}
-        saved = json.loads(path.read_text()) if path.exists() else {"settings": settings, "stages": {}}
-        if saved["settings"] != settings:
-            changed = sorted(k for k in settings if saved["settings"].get(k) != settings[k])
-            raise ConfigError(
-                f"--out={path.parent} holds a study with other {', '.join(changed)}; "
-                "use a fresh --out or the same settings"
-            )
-        self.stages: dict[str, dict] = saved["stages"]
+        saved = read_state(path, settings, f"--out={path.parent}", "use a fresh --out or the same settings")
+        self.stages: dict[str, dict] = saved["stages"] if saved else {}
 
     def done(self, stage: str) -> bool:
         product = self.products.get(stage)
@@ -120,7 +143,7 @@ class StudyState:
             self.save()
 
     def save(self) -> None:
-        self.path.write_text(json.dumps({"settings": self.settings, "stages": self.stages}, indent=2))
+        replace_text(self.path, json.dumps({"settings": self.settings, "stages": self.stages}, indent=2))
 
 
 class LoadSampler:
@@ -166,42 +189,60 @@ class StudyRecord:
     Small text files only: no checkpoint (training is replayed from the responses), no model, no key.
     """
 
-    def __init__(self, record: Path, out: Path):
-        self.record, self.out = record, out
+    def __init__(self, record: Path, out: Path, settings: dict):
+        self.record, self.out, self.settings = record, out, settings
         self.responses = record / "responses"
 
     @staticmethod
     def _carried(root: Path) -> list[Path]:
         return sorted(path for pattern in CARRIED for path in root.glob(pattern) if path.is_file())
 
+    def _dumps(self) -> list[Path]:
+        return sorted(self.responses.glob("sitting-*.jsonl"))
+
     def restore(self) -> None:
-        """Copy the carried files --out lacks, and load every carried response into the study's cache."""
+        """Check the record, copy the carried files --out lacks, load every carried response into the cache."""
+        fix = "use another --record or the same settings"
+        carried = read_state(self.record / "study_state.json", self.settings, f"--record={self.record}", fix)
+        local = read_state(self.out / "study_state.json", self.settings, f"--out={self.out}", fix)
+        if local is not None and sittings(local) < sittings(carried):
+            raise ConfigError(
+                f"--out={self.out} is behind --record={self.record} ({sittings(local)} sittings against "
+                f"{sittings(carried)}); move --out aside and re-run: the record restores it"
+            )
         for path in self._carried(self.record):
             target = self.out / path.relative_to(self.record)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
         cache = ResponseCache(self.out / RESPONSES)
-        loaded = sum(cache.load(path) for path in sorted(self.responses.glob("sitting-*.jsonl")))
+        loaded = sum(cache.load(path) for path in self._dumps())
         cache.close()
         if loaded:
             print(f"study: {loaded} responses restored from {self.record}")
 
     def save(self) -> None:
-        """Copy the carried files into the record, and the responses it lacks as the next sitting's file."""
+        """Copy the carried files into the record, and the responses it lacks as the next sitting's file.
+
+        Nothing is written when the sitting made no LLM call (a refused override, say): a record
+        changes only with what was paid for.
+        """
+        cache = ResponseCache(self.out / RESPONSES)
+        earlier = self._dumps()
+        carried = {entry[0] for path in earlier for entry in read_dump(path)}
+        new = cache.keys() - carried
+        if not new:
+            cache.close()
+            return
         for path in self._carried(self.out):
             target = self.record / path.relative_to(self.out)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-        if not (self.out / RESPONSES).exists():
-            return
-        earlier = sorted(self.responses.glob("sitting-*.jsonl"))
-        carried = {json.loads(line)["key"] for path in earlier for line in path.read_text().splitlines() if line}
+            replace_text(target, path.read_text())
         self.responses.mkdir(parents=True, exist_ok=True)
-        cache = ResponseCache(self.out / RESPONSES)
-        added = cache.dump(self.responses / f"sitting-{len(earlier) + 1:02d}.jsonl", skip=carried)
+        number = max((int(path.stem.split("-")[1]) for path in earlier), default=0) + 1
+        added = cache.dump(self.responses / f"sitting-{number:02d}.jsonl", skip=carried)
         cache.close()
-        print(f"study: record {self.record} updated ({added} new responses, {len(carried) + added} in all)")
+        print(f"study: record {self.record} updated ({added} new responses, {len(carried) + added} in all); commit it")
 
 
 def load_summary(path: Path) -> dict[str, dict[str, float]]:
@@ -225,7 +266,7 @@ def own_cache(args: argparse.Namespace) -> str:
 
 
 def train_overrides(args: argparse.Namespace) -> list[str]:
-    """econ.train on --train-episodes train problems, K rounds, no evaluation; user overrides last."""
+    """econ.train on --train-episodes train problems, K rounds, no evaluation; user overrides, then the cache."""
     logger = [] if any(o.startswith("logger=") for o in args.overrides) else ["logger=csv"]
     return [
         f"dataset={args.dataset}",
@@ -400,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = {k: getattr(args, k) for k in ("dataset", "train_episodes", "limit", "n_agents", "rounds", "overrides")}
-    record = StudyRecord(args.record.resolve(), args.out) if args.record is not None else None
+    record = StudyRecord(args.record.resolve(), args.out, settings) if args.record is not None else None
     if record is not None:
         record.restore()
     state = StudyState(args.out / "study_state.json", settings, STAGE_PRODUCTS)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 
 import pytest
 
-from econ.errors import ConfigError
+from econ.errors import ConfigError, EconError
 from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
 from econ.llm.base import Completion
 from econ.llm.openai_compatible import OpenAICompatibleBackend
@@ -54,7 +55,8 @@ async def test_a_dump_carries_replies_to_a_fresh_cache_and_skips_what_is_carried
     old.close()
 
     fresh = ResponseCache(tmp_path / "fresh.sqlite")  # another machine
-    assert fresh.load(tmp_path / "first.jsonl") == 2 and fresh.load(tmp_path / "first.jsonl") == 2
+    assert fresh.load(tmp_path / "first.jsonl") == 2 and len(fresh) == 2
+    fresh.load(tmp_path / "first.jsonl")  # loading twice adds nothing
     assert len(fresh) == 2
     fresh.close()
     client = cached_client(server, tmp_path / "fresh.sqlite")
@@ -63,11 +65,27 @@ async def test_a_dump_carries_replies_to_a_fresh_cache_and_skips_what_is_carried
     assert replay.cached and len(server.requests) == 2
 
 
-def test_a_damaged_dump_is_one_line_naming_the_file(tmp_path):
+def test_a_damaged_dump_is_one_line_naming_the_line_and_adds_nothing(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
     bad = tmp_path / "sitting-01.jsonl"
-    bad.write_text('{"key": "k", "text": "t"}\n')
-    with pytest.raises(ConfigError, match=r"sitting-01.jsonl: not a response dump .*restore the file from git"):
-        ResponseCache(tmp_path / "c.sqlite").load(bad)
+    good = {"key": "k", "text": "t", "prompt_tokens": 1, "completion_tokens": 2, "latency_s": 0.5, "created": 1.0}
+    bad.write_text(json.dumps(good) + '\n{"key": "k2", "text": "t"}\n')
+    with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: not a response dump .*restore the file from git"):
+        cache.load(bad)
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "key": "k2", "text": None}) + "\n")
+    with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: a field of the wrong type"):
+        cache.load(bad)
+    assert len(cache) == 0
+
+
+def test_a_dump_never_replaces_an_earlier_one(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put("k", Completion("reply", 1, 2, 0.0))
+    earlier = tmp_path / "sitting-01.jsonl"
+    earlier.write_text("kept\n")
+    with pytest.raises(EconError, match=r"sitting-01.jsonl exists: a dump never replaces one"):
+        cache.dump(earlier)
+    assert earlier.read_text() == "kept\n"
 
 
 async def test_seed_or_sample_index_change_is_a_miss(loopback_factory, tmp_path):

@@ -16,6 +16,8 @@ from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
 from econ.errors import ConfigError
 from econ.eval.report import check_metric
+from econ.llm.base import Completion
+from econ.llm.cache import ResponseCache
 from econ.run.jsonl import read_jsonl
 from experiments import bne_rounds, study
 
@@ -178,6 +180,57 @@ def test_load_samples_keep_one_header_first_whoever_writes(tmp_path):
     assert study.load_summary(path)["train"]["samples"] >= 80
 
 
+def sitting(record, out, settings: dict, replies: list[str]) -> None:
+    """One sitting of a study that played nothing but `replies`: restore, answer, save."""
+    carrier = study.StudyRecord(record, out, settings)
+    carrier.restore()
+    state = study.StudyState(out / "study_state.json", settings, study.STAGE_PRODUCTS)
+    cache = ResponseCache(out / study.RESPONSES)
+    for reply in replies:
+        cache.put(f"key {reply}", Completion(reply, 1, 2, 0.1))
+    cache.close()
+    state.run("train", lambda: None)
+    carrier.save()
+
+
+def test_a_record_carries_replies_and_state_and_numbers_its_sittings(tmp_path):
+    record, settings = tmp_path / "record", {"limit": 1}
+    sitting(record, tmp_path / "machine1", settings, ["a", "b"])
+    (tmp_path / "machine1" / "compare" / "runs" / "single").mkdir(parents=True)
+    sitting(record, tmp_path / "machine2", settings, ["c"])  # a fresh machine: the record restores a, b
+    assert sorted(p.name for p in (record / "responses").iterdir()) == ["sitting-01.jsonl", "sitting-02.jsonl"]
+    assert [json.loads(line)["text"] for line in (record / "responses" / "sitting-02.jsonl").open()] == ["c"]
+    assert ResponseCache(tmp_path / "machine2" / study.RESPONSES).get("key a").text == "a"
+    assert json.loads((record / "study_state.json").read_text())["stages"]["train"]["sittings"] == 2
+    sitting(record, tmp_path / "machine3", settings, [])  # nothing asked: the record does not change
+    assert not (record / "responses" / "sitting-03.jsonl").exists()
+    assert json.loads((record / "study_state.json").read_text())["stages"]["train"]["sittings"] == 2
+
+
+def test_a_record_of_other_settings_or_ahead_of_out_is_refused_before_anything_is_copied(tmp_path):
+    record = tmp_path / "record"
+    sitting(record, tmp_path / "machine1", {"limit": 1}, ["a"])
+    with pytest.raises(ConfigError, match=r"^--record=.*record holds a study with other limit; use another --record"):
+        study.StudyRecord(record, tmp_path / "machine2", {"limit": 2}).restore()
+    assert not (tmp_path / "machine2").exists()
+    sitting(record, tmp_path / "machine3", {"limit": 1}, ["b"])  # the record moves on elsewhere
+    with pytest.raises(ConfigError, match=r"machine1 is behind --record=.* \(1 sittings against 2\); move --out aside"):
+        study.StudyRecord(record, tmp_path / "machine1", {"limit": 1}).restore()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("llm.cache_path=/tmp/x.sqlite", r"^llm.cache_path: the study answers from its own cache"),
+        ("llm.cache=false", r"^llm.cache: the study answers from its own cache"),
+        ("+model.api_key=sk-123", r"^model.api_key: a secret on the command line would be saved with the study"),
+    ],
+)
+def test_overrides_the_record_cannot_carry_are_refused_in_one_line(override, message):
+    with pytest.raises(ConfigError, match=message):
+        study.parse_args(["--out", "o", "--record", "r", override])
+
+
 @pytest.mark.slow
 def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(tmp_path, monkeypatch):
     monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
@@ -248,6 +301,7 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         trained = len(server.requests)
 
         shutil.rmtree(out)  # sitting 2 on a fresh machine: training replays from the record, compare runs
+        monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache2"))  # no embedding cache either
         monkeypatch.setattr(study.compare_methods, "main", compare)
         study.main(argv)
         train = json.loads((out / "train" / "results.json").read_text())
@@ -256,13 +310,20 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         assert compared > trained and (record / "responses" / "sitting-02.jsonl").exists()
         table = (out / "compare" / "compare.csv").read_text()
 
+        rows = {str(path.relative_to(record)): path.read_text() for path in record.glob("compare/runs/*/*.jsonl")}
+        assert len(rows) == 8 and all(text.count("\n") == 3 for text in rows.values())
+
         shutil.rmtree(out)  # sitting 3, fresh again: everything from the record, nothing asked
+        monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache3"))
         study.main(argv)
         assert len(server.requests) == compared
+    # the carried rows were reused, not played again from the cache and appended
+    assert {str(path.relative_to(out)): path.read_text() for path in out.glob("compare/runs/*/results_*.jsonl")} == rows
     assert accuracies((out / "compare" / "compare.csv").read_text()) == accuracies(table)
     stages = json.loads((record / "study_state.json").read_text())["stages"]
-    assert stages["train"]["sittings"] == 3 and stages["compare"]["sittings"] == 3 and stages["compare"]["done"]
-    assert not (record / "responses" / "sitting-03.jsonl").exists()  # nothing new to carry
+    # sitting 3 asked nothing, so the record kept sitting 2's state
+    assert stages["train"]["sittings"] == 2 and stages["compare"]["sittings"] == 2 and stages["compare"]["done"]
+    assert not (record / "responses" / "sitting-03.jsonl").exists()
 
 
 def accuracies(compare_csv: str) -> dict[str, tuple[str, str]]:

@@ -15,6 +15,7 @@ from econ.eval.loop import evaluate
 from econ.eval.report import paired_with_reference, print_table, print_usage_by_model, summarize
 from econ.methods import Method, Players
 from econ.run.startup import Components
+from econ.run.writable import replace_text
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,7 @@ def write_results(
         "config": redacted_container(cfg),
         **extra,
     }
-    partial = parts.run_dir / "results.json.partial"  # a failed write never leaves half a results.json
-    partial.write_text(json.dumps(results, indent=2, default=str))
-    partial.replace(parts.run_dir / "results.json")
+    replace_text(parts.run_dir / "results.json", json.dumps(results, indent=2, default=str))
     print_table(summaries, title=f"{cfg.dataset.name}: {len(getattr(parts.splits, split))} {split} problems")
     print_usage_by_model(results["usage"])
     log.info("results written to %s", parts.run_dir / "results.json")

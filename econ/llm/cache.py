@@ -14,6 +14,7 @@ from pathlib import Path
 
 from econ.errors import ConfigError, EconError
 from econ.llm.base import Completion, JsonSchema, Message, Sampling
+from econ.run.writable import replace_text
 
 BUSY_TIMEOUT_MS = 60_000
 DUMP_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
@@ -64,6 +65,26 @@ def cache_key(
         payload["json_schema"] = json_schema
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+DUMP_TYPES = (str, str, int, int, (int, float), (int, float))  # DUMP_COLUMNS' types
+
+
+def read_dump(path: str | Path) -> list[tuple]:
+    """The entries of a `ResponseCache.dump` file, checked line by line; a bad line is one error naming the file."""
+    entries = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            entry = tuple(record[column] for column in DUMP_COLUMNS)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a response dump ({exc}); restore the file from git") from None
+        if not all(isinstance(value, kind) for value, kind in zip(entry, DUMP_TYPES, strict=True)):
+            raise ConfigError(f"{path}:{number}: a field of the wrong type; restore the file from git")
+        entries.append(entry)
+    return entries
 
 
 class ResponseCache:
@@ -145,22 +166,22 @@ class ResponseCache:
             entries = [dict(zip(DUMP_COLUMNS, row, strict=True)) for row in rows if row[0] not in skip]
         if entries:
             path = Path(path)
-            partial = path.with_name(path.name + ".partial")
-            partial.write_text("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries))
-            partial.replace(path)
+            if path.exists():
+                raise EconError(f"{path} exists: a dump never replaces one; name another file")
+            replace_text(path, "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries))
         return len(entries)
 
     def load(self, path: str | Path) -> int:
         """Add the entries of a `dump` file (the first writer of a key still wins); how many lines it held."""
-        lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
-        try:
-            entries = [tuple(json.loads(line)[column] for column in DUMP_COLUMNS) for line in lines]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: not a response dump ({exc}); restore the file from git or remove it") from None
+        entries = read_dump(path)
         with self._lock, self._failures():
             conn = self._connect()
             conn.execute("BEGIN")  # one transaction: thousands of lines in a moment
-            conn.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", entries)
+            try:
+                conn.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", entries)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
             conn.execute("COMMIT")
         return len(entries)
 

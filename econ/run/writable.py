@@ -88,6 +88,13 @@ def probe_run_outputs(cfg: DictConfig, run_dir: Path) -> None:
             probe_dir(os.environ["WANDB_DIR"], "WANDB_DIR", "point it at a writable directory or unset it")
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a sibling temp file: a reader, or a run killed mid-write, never sees half."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def write_failure(error: OSError) -> EconError | None:
     """A mid-run write failure as the one line to print, or None when `error` is not one."""
     if error.errno not in WRITE_ERRNOS:
