@@ -16,10 +16,11 @@ cache, so a study that does not finish in one sitting finishes in the next with 
    over sittings, and the machine's load while it ran (sampled from /proc/loadavg into load.csv).
 
 On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
-experiments/studies/svamp) carries the study: at the end of every sitting, even a Ctrl-C, it receives the
-sitting's new responses (responses/sitting-NN.jsonl: cache keys, replies, token counts), study_state.json,
-load.csv and each compared method's per-problem rows; the next sitting restores them into --out, replays
-training from the responses (the same policy, bit for bit, with no LLM call) and goes on where it stopped.
+experiments/studies/svamp) carries the study: at the end of a sitting that asked the LLM anything, even by
+Ctrl-C, it receives the sitting's new responses (responses/sitting-NN.jsonl: cache keys, replies, token
+counts), study_state.json, load.csv and each compared method's per-problem rows; the next sitting restores
+them into a fresh --out, replays training from the responses (with the same code, torch and kind of CPU:
+the same policy bit for bit, no LLM call) and goes on where it stopped.
 """
 
 from __future__ import annotations
