@@ -228,21 +228,19 @@ class StudyRecord:
         Nothing is written when the sitting made no LLM call (a refused override, say): a record
         changes only with what was paid for.
         """
-        cache = ResponseCache(self.out / RESPONSES)
         earlier = self._dumps()
         carried = {entry[0] for path in earlier for entry in read_dump(path)}
-        new = cache.keys() - carried
-        if not new:
-            cache.close()
+        number = max((int(path.stem.split("-")[1]) for path in earlier), default=0) + 1
+        self.responses.mkdir(parents=True, exist_ok=True)
+        cache = ResponseCache(self.out / RESPONSES)
+        added = cache.dump(self.responses / f"sitting-{number:02d}.jsonl", skip=carried)
+        cache.close()
+        if not added:
             return
         for path in self._carried(self.out):
             target = self.record / path.relative_to(self.out)
             target.parent.mkdir(parents=True, exist_ok=True)
             replace_text(target, path.read_text())
-        self.responses.mkdir(parents=True, exist_ok=True)
-        number = max((int(path.stem.split("-")[1]) for path in earlier), default=0) + 1
-        added = cache.dump(self.responses / f"sitting-{number:02d}.jsonl", skip=carried)
-        cache.close()
         print(f"study: record {self.record} updated ({added} new responses, {len(carried) + added} in all); commit it")
 
 

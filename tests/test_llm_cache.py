@@ -10,6 +10,7 @@ import pytest
 from econ.errors import ConfigError, EconError
 from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
 from econ.llm.base import Completion
+from econ.llm.cache import read_dump
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 
 MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
@@ -49,8 +50,8 @@ async def test_a_dump_carries_replies_to_a_fresh_cache_and_skips_what_is_carried
         await client.complete(MESSAGES, Sampling(seed=seed), role="executor", problem_id="p")
     await client.aclose()
     old = ResponseCache(tmp_path / "old.sqlite")
-    first = old.keys()
     assert old.dump(tmp_path / "first.jsonl") == 2 and "What is six" not in (tmp_path / "first.jsonl").read_text()
+    first = {entry[0] for entry in read_dump(tmp_path / "first.jsonl")}
     assert old.dump(tmp_path / "none.jsonl", skip=first) == 0 and not (tmp_path / "none.jsonl").exists()
     old.close()
 

@@ -151,10 +151,6 @@ class ResponseCache:
                 ),
             )
 
-    def keys(self) -> set[str]:
-        with self._lock, self._failures():
-            return {row[0] for row in self._connect().execute("SELECT key FROM completions")}
-
     def dump(self, path: str | Path, skip: set[str] = frozenset()) -> int:
         """Write the entries whose key is not in `skip` to a JSONL file, oldest first; how many.
 
