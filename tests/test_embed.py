@@ -46,6 +46,18 @@ def test_local_embedder_encodes_offline_to_unit_384d_rows(local_embedder):
     assert local_embedder.encode([]).shape == (0, 384)
 
 
+def test_a_local_embedding_depends_on_its_text_alone(local_embedder):
+    # Which texts share an encode call depends on which problems happen to run at once (and a
+    # cached vector on which call embedded it first); a vector must not, or results do too.
+    inner = local_embedder.inner
+    strategy = "Add the two quantities."
+    alone = inner.encode([strategy])[0]
+    long = "Tom has 57 apples and gets 45 more from his friend at the market. How many apples does he have now?"
+    for companions in ([long], ["The answer is 102.", long, "9"]):
+        batched = inner.encode([*companions, strategy])[-1]
+        assert torch.equal(batched, alone)
+
+
 def test_similar_texts_are_closer_than_unrelated_ones(local_embedder):
     a, b, c = local_embedder.encode(["The answer is 42.", "I think the answer is 42.", "Paris is in France."])
     assert a @ b > a @ c
