@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_a_local_embedding_depends_on_its_text_alone(local_embedder):
     for companions in ([long], ["The answer is 102.", long, "9"]):
         batched = inner.encode([*companions, strategy])[-1]
         assert torch.equal(batched, alone)
+    # and a cache filled by the batched encoder of earlier versions does not serve its vectors
+    assert local_embedder._key(strategy) != hashlib.sha256(f"{inner.name}\0{strategy}".encode()).hexdigest()
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(local_embedder):

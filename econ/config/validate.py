@@ -252,6 +252,7 @@ RULES: dict[str, Rule] = {
     "dataset.max_answer_length": whole(1, null="no limit"),
     # llm
     "llm.cache": flag(),
+    "llm.cache_tolerance": number(0, 1, high_open=True),
     "llm.max_concurrency": whole(1),
     "llm.max_retries": whole(0),
     "llm.retry_initial_wait_s": number(0),
@@ -267,7 +268,6 @@ RULES: dict[str, Rule] = {
     "model.max_frequency_penalty": number(0, 2),  # openai_compatible: the API's frequency_penalty is <= 2
     # embedder/*
     "embedder.memory_items": whole(0),
-    "embedder.inner.batch_size": whole(1),
     "embedder.inner.dim": whole(1),  # together
     "embedder.inner.timeout_s": number(0, low_open=True),  # together
     "embedder.inner.max_retries": whole(0),  # together

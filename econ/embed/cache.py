@@ -21,7 +21,8 @@ class CachedEmbedder:
     """Embeds each distinct text once per model: LRU (memory_items) → sqlite (cache_path, optional) → inner.
 
     The sqlite table `embeddings` may live in the LLM cache file; it is keyed by
-    sha256(model name, text), so two embedders never share vectors.
+    sha256(model name, the inner embedder's optional `encoding`, text), so two embedders never
+    share vectors.
     """
 
     def __init__(self, inner: Embedder, cache_path: str | Path | None = None, memory_items: int = 50_000) -> None:
@@ -40,7 +41,10 @@ class CachedEmbedder:
             )
 
     def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()
+        # an inner embedder that changed how it computes vectors says so in `encoding`: older vectors are not served
+        encoding = getattr(self.inner, "encoding", None)
+        model = f"{self.name}\0{encoding}" if encoding else self.name
+        return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
 
     def encode(self, texts: list[str]) -> torch.Tensor:
         keys = [self._key(t) for t in texts]

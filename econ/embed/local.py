@@ -19,6 +19,7 @@ class LocalEmbedder:
     """
 
     name = "sentence-transformers/all-MiniLM-L6-v2"
+    encoding = "one text per pass"  # part of the cache key: vectors of the batched encoder are not reused
 
     def __init__(self, device: str = "cpu") -> None:
         try:
