@@ -19,8 +19,13 @@ On a machine that does not keep outputs/ between sittings, --record DIR (a direc
 experiments/studies/svamp) carries the study: at the end of a sitting that asked the LLM anything, even by
 Ctrl-C, it receives the sitting's new responses (responses/sitting-NN.jsonl: cache keys, replies, token
 counts), study_state.json, load.csv and each compared method's per-problem rows; the next sitting restores
-them into a fresh --out, replays training from the responses (with the same code, torch and kind of CPU:
-the same policy bit for bit, no LLM call) and goes on where it stopped.
+them into a fresh --out, replays training from the responses and goes on where it stopped. The replay
+asks the LLM nothing: each call is served the recorded reply to the same prompt and seed at an action
+within REPLAY_TOLERANCE of the recorded one, since another CPU (or embedding code) moves the rebuilt
+policy's actions in the last float bits; the texts, and so the rewards and the training, are the
+recorded ones up to that float noise. A replay that drifts further makes live calls and says so in
+its usage (calls > 0). A compared method's carried rows are reused when its policy is the same bit for
+bit (same kind of CPU); otherwise they are played again, from the recorded replies, in minutes.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from experiments import bne_rounds, compare_methods  # noqa: E402
 
 LOAD_EVERY_S = 30.0
 RESPONSES = "responses.sqlite"  # the study's own response cache, under --out
+REPLAY_TOLERANCE = 1e-3  # |ΔT|, |Δp| within which a recorded reply serves a replayed call (llm.cache_tolerance)
 STAGE_PRODUCTS = {"train": "train/last.ckpt", "compare": "compare/compare.csv"}
 CARRIED = ("study_state.json", "load.csv", "compare/runs/*/results_*.jsonl")  # what --record keeps, besides responses
 ROUND_METHODS = ("econ", "econ_fixed_action")  # the methods that play BNE rounds
@@ -78,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError(f"--record={args.record}: inside --out={args.out}; keep the record in git, apart from --out")
     for override in args.overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        if key in ("llm.cache", "llm.cache_path"):
+        if key == "llm.cache" or key.startswith("llm.cache_"):
             raise ConfigError(f"{key}: the study answers from its own cache (<out>/{RESPONSES}); drop the override")
         if SECRET_KEY_PATTERN.search(key):
             raise ConfigError(f"{key}: a secret on the command line would be saved with the study; set it in .env")
@@ -259,9 +265,16 @@ def load_summary(path: Path) -> dict[str, dict[str, float]]:
 # ---------------------------------------------------------------- stages
 
 
-def own_cache(args: argparse.Namespace) -> str:
-    """Every run of the study answers from its own cache, last: what --record carries is this study alone."""
-    return compare_methods.path_override("llm.cache_path", args.out / RESPONSES)
+def own_cache(args: argparse.Namespace) -> list[str]:
+    """Every run of the study answers from its own cache, last: what --record carries is this study alone.
+
+    With a tolerance: on another machine the rebuilt policy's actions differ from the recorded ones in
+    the last float bits (another CPU's kernels), so an exact key would miss every executor call.
+    """
+    return [
+        compare_methods.path_override("llm.cache_path", args.out / RESPONSES),
+        f"llm.cache_tolerance={REPLAY_TOLERANCE}",
+    ]
 
 
 def train_overrides(args: argparse.Namespace) -> list[str]:
@@ -277,7 +290,7 @@ def train_overrides(args: argparse.Namespace) -> list[str]:
         "eval_methods=[]",
         "optimized_metric=null",
         *args.overrides,
-        own_cache(args),
+        *own_cache(args),
     ]
 
 
@@ -299,7 +312,7 @@ def compare_argv(args: argparse.Namespace, ckpt: Path) -> list[str]:
         "--no-scaling",
         f"dataset={args.dataset}",
         *args.overrides,
-        own_cache(args),
+        *own_cache(args),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 
@@ -16,9 +17,9 @@ from econ.llm.openai_compatible import OpenAICompatibleBackend
 MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
 
 
-def cached_client(server, path) -> LLMClient:
+def cached_client(server, path, tolerance: float = 0.0) -> LLMClient:
     backend = OpenAICompatibleBackend(model="loopback", base_url=server.base_url, timeout_s=5)
-    return LLMClient(backend, cache=ResponseCache(path), max_retries=0)
+    return LLMClient(backend, cache=ResponseCache(path), max_retries=0, cache_tolerance=tolerance)
 
 
 async def test_identical_calls_hit_the_cache(loopback_factory, tmp_path):
@@ -70,6 +71,7 @@ def test_a_damaged_dump_is_one_line_naming_the_line_and_adds_nothing(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
     bad = tmp_path / "sitting-01.jsonl"
     good = {"key": "k", "text": "t", "prompt_tokens": 1, "completion_tokens": 2, "latency_s": 0.5, "created": 1.0}
+    good |= {"call_key": None, "temperature": None, "penalty": None}
     bad.write_text(json.dumps(good) + '\n{"key": "k2", "text": "t"}\n')
     with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: not a response dump .*restore the file from git"):
         cache.load(bad)
@@ -77,6 +79,42 @@ def test_a_damaged_dump_is_one_line_naming_the_line_and_adds_nothing(tmp_path):
     with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: a field of the wrong type"):
         cache.load(bad)
     assert len(cache) == 0
+
+
+async def test_a_tolerance_replays_a_call_whose_action_moved_by_float_noise(loopback_factory, tmp_path):
+    server = loopback_factory()
+    recorded = Sampling(temperature=0.7, repetition_penalty=0.3, seed=1)
+    client = cached_client(server, tmp_path / "old.sqlite")
+    first = await client.complete(MESSAGES, recorded, role="executor", problem_id="p")
+    await client.aclose()
+    old = ResponseCache(tmp_path / "old.sqlite")
+    old.dump(tmp_path / "sitting-01.jsonl")  # the tolerance works on a carried cache too
+    old.close()
+    ResponseCache(tmp_path / "fresh.sqlite").load(tmp_path / "sitting-01.jsonl")
+
+    def moved(**change) -> Sampling:
+        return dataclasses.replace(recorded, **change)
+
+    exact = cached_client(server, tmp_path / "fresh.sqlite")
+    await exact.complete(MESSAGES, moved(temperature=0.7000001), role="executor", problem_id="p")
+    await exact.aclose()
+    assert len(server.requests) == 2  # without a tolerance, float noise is another call
+
+    tolerant = cached_client(server, tmp_path / "fresh.sqlite", tolerance=1e-3)
+    near = await tolerant.complete(
+        MESSAGES, moved(temperature=0.7004, repetition_penalty=0.2996), role="e", problem_id="p"
+    )
+    assert near.cached and near.text == first.text and len(server.requests) == 2
+    for other in (moved(temperature=0.702), moved(repetition_penalty=0.302), moved(seed=2), moved(max_tokens=9)):
+        assert not (await tolerant.complete(MESSAGES, other, role="executor", problem_id="p")).cached
+    await tolerant.aclose()
+    assert len(server.requests) == 6
+
+
+def test_a_cache_tolerance_outside_0_1_is_refused():
+    backend = OpenAICompatibleBackend(model="loopback", base_url="http://127.0.0.1:9", timeout_s=5)
+    with pytest.raises(ConfigError, match=r"llm.cache_tolerance=-0.1: must be in \[0, 1\)"):
+        LLMClient(backend, cache_tolerance=-0.1)
 
 
 def test_a_dump_never_replaces_an_earlier_one(tmp_path):

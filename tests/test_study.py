@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -299,13 +300,18 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         assert json.loads((record / "study_state.json").read_text())["stages"]["compare"]["done"] is False
         assert (record / "responses" / "sitting-01.jsonl").exists() and not list(record.rglob("*.ckpt"))
         trained = len(server.requests)
+        recorded_actions = played_actions(out / "train" / "traces.jsonl")
 
         shutil.rmtree(out)  # sitting 2 on a fresh machine: training replays from the record, compare runs
         monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache2"))  # no embedding cache either
+        monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")  # and another CPU: torch's unvectorised kernels
         monkeypatch.setattr(study.compare_methods, "main", compare)
         study.main(argv)
         train = json.loads((out / "train" / "results.json").read_text())
         assert train["usage"]["total"]["calls"] == 0, "the replayed training asked the LLM again"
+        replayed_actions = played_actions(out / "train" / "traces.jsonl")
+        drift = max(abs(a - b) for a, b in zip(recorded_actions, replayed_actions, strict=True))
+        assert 0 < drift < study.REPLAY_TOLERANCE  # the other kernels moved the actions, by float noise only
         compared = len(server.requests)
         assert compared > trained and (record / "responses" / "sitting-02.jsonl").exists()
         table = (out / "compare" / "compare.csv").read_text()
@@ -313,7 +319,7 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         rows = {str(path.relative_to(record)): path.read_text() for path in record.glob("compare/runs/*/*.jsonl")}
         assert len(rows) == 8 and all(text.count("\n") == 3 for text in rows.values())
 
-        shutil.rmtree(out)  # sitting 3, fresh again: everything from the record, nothing asked
+        shutil.rmtree(out)  # sitting 3, fresh again (same kernels: the same policy): everything from the record
         monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache3"))
         study.main(argv)
         assert len(server.requests) == compared
@@ -324,6 +330,17 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
     # sitting 3 asked nothing, so the record kept sitting 2's state
     assert stages["train"]["sittings"] == 2 and stages["compare"]["sittings"] == 2 and stages["compare"]["done"]
     assert not (record / "responses" / "sitting-03.jsonl").exists()
+
+
+def played_actions(traces: Path) -> list[float]:
+    """Every [T, p] a training run sent, in order, from its traces."""
+    return [
+        value
+        for episode in read_jsonl(traces)
+        for played in episode["rounds"]
+        for action in played["actions"]
+        for value in action
+    ]
 
 
 def accuracies(compare_csv: str) -> dict[str, tuple[str, str]]:

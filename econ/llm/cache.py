@@ -17,8 +17,9 @@ from econ.llm.base import Completion, JsonSchema, Message, Sampling
 from econ.run.writable import replace_text
 
 BUSY_TIMEOUT_MS = 60_000
-DUMP_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
-COMPLETION_COLUMNS = set(DUMP_COLUMNS)
+COMPLETION_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
+SAMPLING_COLUMNS = ("call_key", "temperature", "penalty")  # the `sampled` table, beside each key
+DUMP_COLUMNS = COMPLETION_COLUMNS + SAMPLING_COLUMNS
 
 
 def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connection:
@@ -67,7 +68,25 @@ def cache_key(
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-DUMP_TYPES = (str, str, int, int, (int, float), (int, float))  # DUMP_COLUMNS' types
+@dataclasses.dataclass(frozen=True)
+class SampledCall:
+    """A call apart from its sampling action: `call_key` is the cache key of the call at temperature
+    0 and penalty 0, so two calls that differ only in [T, p] share it."""
+
+    call_key: str
+    temperature: float
+    penalty: float
+
+    @classmethod
+    def of(cls, backend: str, model: str, messages: list[Message], sampling: Sampling, *rest) -> SampledCall:
+        """`rest`: cache_key's sample_index, salt and json_schema."""
+        bare = dataclasses.replace(sampling, temperature=0.0, repetition_penalty=0.0)
+        key = cache_key(backend, model, messages, bare, *rest)
+        return cls(key, float(sampling.temperature), float(sampling.repetition_penalty))
+
+
+NUMBER = (int, float)
+DUMP_TYPES = (str, str, int, int, NUMBER, NUMBER, (str, type(None)), (*NUMBER, type(None)), (*NUMBER, type(None)))
 
 
 def read_dump(path: str | Path) -> list[tuple]:
@@ -87,8 +106,20 @@ def read_dump(path: str | Path) -> list[tuple]:
     return entries
 
 
+def _cached(row: tuple | None) -> Completion | None:
+    if row is None:
+        return None
+    text, prompt_tokens, completion_tokens, latency_s = row
+    return Completion(text, prompt_tokens, completion_tokens, latency_s=latency_s, cached=True, attempts=0)
+
+
 class ResponseCache:
     """Completions by `cache_key`. The first writer of a key wins, so every reader sees one answer.
+
+    Beside each key, the `sampled` table keeps the call's `SampledCall`, so `get_near` can serve a
+    call whose sampling action differs from a stored one by float noise: a policy rebuilt on
+    another CPU, or after a change in the last bits of its inputs, replays the replies its first
+    run got (see llm.cache_tolerance).
 
     One connection per process, guarded by a lock (re-opened after a fork).
     Calls are short; the async client runs them in a worker thread.
@@ -109,6 +140,11 @@ class ResponseCache:
                 " key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
                 " completion_tokens INTEGER NOT NULL, latency_s REAL NOT NULL, created REAL NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sampled ("
+                " key TEXT PRIMARY KEY, call_key TEXT NOT NULL, temperature REAL NOT NULL, penalty REAL NOT NULL)"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS sampled_by_call ON sampled (call_key)")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -121,10 +157,31 @@ class ResponseCache:
                 )
                 .fetchone()
             )
-        if row is None:
-            return None
-        text, prompt_tokens, completion_tokens, latency_s = row
-        return Completion(text, prompt_tokens, completion_tokens, latency_s=latency_s, cached=True, attempts=0)
+        return _cached(row)
+
+    def get_near(self, call: SampledCall, tolerance: float) -> Completion | None:
+        """The stored reply to `call` at the nearest action with |ΔT| and |Δp| both <= tolerance, or None."""
+        with self._lock, self._failures():
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT c.text, c.prompt_tokens, c.completion_tokens, c.latency_s"
+                    " FROM sampled s JOIN completions c ON c.key = s.key"
+                    " WHERE s.call_key = ? AND abs(s.temperature - ?) <= ? AND abs(s.penalty - ?) <= ?"
+                    " ORDER BY abs(s.temperature - ?) + abs(s.penalty - ?), s.key LIMIT 1",
+                    (
+                        call.call_key,
+                        call.temperature,
+                        tolerance,
+                        call.penalty,
+                        tolerance,
+                        call.temperature,
+                        call.penalty,
+                    ),
+                )
+                .fetchone()
+            )
+        return _cached(row)
 
     @contextlib.contextmanager
     def _failures(self):
@@ -137,28 +194,30 @@ class ResponseCache:
                 "aside, then re-run the same command to resume"
             ) from None
 
-    def put(self, key: str, completion: Completion) -> None:
+    def put(self, key: str, completion: Completion, call: SampledCall | None = None) -> None:
         with self._lock, self._failures():
-            self._connect().execute(
-                "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    completion.text,
-                    completion.prompt_tokens,
-                    completion.completion_tokens,
-                    completion.latency_s,
-                    time.time(),
-                ),
-            )
+            conn = self._connect()
+            row = (key, completion.text, completion.prompt_tokens, completion.completion_tokens, completion.latency_s)
+            conn.execute("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*row, time.time()))
+            if call is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO sampled VALUES (?, ?, ?, ?)",
+                    (key, call.call_key, call.temperature, call.penalty),
+                )
 
     def dump(self, path: str | Path, skip: set[str] = frozenset()) -> int:
         """Write the entries whose key is not in `skip` to a JSONL file, oldest first; how many.
 
         With `load`, this carries a cache to a machine that does not keep it (a study in sittings);
-        the file holds keys (hashes), replies and token counts: no prompt, no secret.
+        the file holds keys (hashes), replies, token counts and sampling actions: no prompt, no secret.
         """
+        columns = ", ".join(
+            [*(f"c.{name}" for name in COMPLETION_COLUMNS), *(f"s.{name}" for name in SAMPLING_COLUMNS)]
+        )
         with self._lock, self._failures():
-            rows = self._connect().execute(f"SELECT {', '.join(DUMP_COLUMNS)} FROM completions ORDER BY created, key")
+            rows = self._connect().execute(
+                f"SELECT {columns} FROM completions c LEFT JOIN sampled s ON s.key = c.key ORDER BY c.created, c.key"
+            )
             entries = [dict(zip(DUMP_COLUMNS, row, strict=True)) for row in rows if row[0] not in skip]
         if entries:
             path = Path(path)
@@ -174,7 +233,11 @@ class ResponseCache:
             conn = self._connect()
             conn.execute("BEGIN")  # one transaction: thousands of lines in a moment
             try:
-                conn.executemany("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", entries)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", [e[:6] for e in entries]
+                )
+                sampled = [(e[0], *e[6:]) for e in entries if e[6] is not None]
+                conn.executemany("INSERT OR IGNORE INTO sampled VALUES (?, ?, ?, ?)", sampled)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

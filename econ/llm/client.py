@@ -12,7 +12,7 @@ from tenacity import RetryCallState
 
 from econ.errors import ConfigError, EconError, LLMError
 from econ.llm.base import Completion, JsonSchema, LLMBackend, Message, Sampling
-from econ.llm.cache import ResponseCache, cache_key
+from econ.llm.cache import ResponseCache, SampledCall, cache_key
 from econ.llm.faults import Fault
 from econ.llm.retry import retrying as retrying_faults
 from econ.llm.usage import UsageTracker
@@ -34,7 +34,10 @@ class LLMClient:
     Cache hits cost nothing: they count as `cache_hits`, their tokens under
     `cached_*_tokens`, not as spent tokens (see `UsageTotals`). The cache key also
     includes the backend's optional `cache_salt` (settings that change outputs, such
-    as the penalty scale or the server URL).
+    as the penalty scale or the server URL). With `cache_tolerance` > 0, a miss is served
+    the stored reply to the same call whose temperature and penalty are each within the
+    tolerance (`ResponseCache.get_near`): for replaying a run whose actions moved by float
+    noise; 0 (the default) reuses exact calls only.
 
     Use one event loop for the client's lifetime: the SDKs' HTTP pools belong to it.
     """
@@ -49,7 +52,10 @@ class LLMClient:
         usage: UsageTracker | None = None,
         retry_initial_wait_s: float = 1.0,
         model_label: str | None = None,
+        cache_tolerance: float = 0.0,
     ) -> None:
+        if not 0 <= cache_tolerance < 1:
+            raise ConfigError(f"llm.cache_tolerance={cache_tolerance}: must be in [0, 1) (0 = exact calls only)")
         if max_concurrency < 1:
             raise ConfigError(f"llm.max_concurrency={max_concurrency}: must be >= 1")
         if max_retries < 0:
@@ -58,6 +64,7 @@ class LLMClient:
             raise ConfigError("llm.retry_initial_wait_s and llm.retry_max_wait_s must be >= 0")
         self.backend = backend
         self.cache = cache
+        self.cache_tolerance = float(cache_tolerance)
         # an in-process backend that decodes several calls together says how many it takes at once
         # (`max_in_flight`); a cap below that would only queue them, so it is raised to it
         self.max_concurrency = max(int(max_concurrency), int(getattr(backend, "max_in_flight", 0) or 0))
@@ -105,6 +112,9 @@ class LLMClient:
             key = self._key(messages, sampling, sample_index, json_schema)
             start = time.perf_counter()
             hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is None and self.cache_tolerance > 0:
+                call = self._call(messages, sampling, sample_index, json_schema)
+                hit = await asyncio.to_thread(self.cache.get_near, call, self.cache_tolerance)
             if hit is not None:
                 self.usage.record_cache_hit(
                     role, problem_id, hit.prompt_tokens, hit.completion_tokens, self.model_label
@@ -113,9 +123,11 @@ class LLMClient:
         async with self._semaphore():
             completion = await self._call_with_retries(messages, sampling, role, problem_id, json_schema)
         if key is not None and json_schema is not None and not self._schemas_accepted():
-            key = self._key(messages, sampling, sample_index, None)  # this call was refused the schema: a plain reply
+            json_schema = None  # this call was refused the schema: a plain reply
+            key = self._key(messages, sampling, sample_index, None)
         if key is not None:
-            await asyncio.to_thread(self.cache.put, key, completion)
+            call = self._call(messages, sampling, sample_index, json_schema)
+            await asyncio.to_thread(self.cache.put, key, completion, call)
         self.usage.record_call(
             role,
             problem_id,
@@ -131,6 +143,14 @@ class LLMClient:
     ) -> str:
         salt = getattr(self.backend, "cache_salt", "")
         return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
+
+    def _call(
+        self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
+    ) -> SampledCall:
+        salt = getattr(self.backend, "cache_salt", "")
+        return SampledCall.of(
+            self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema
+        )
 
     def _schemas_accepted(self) -> bool:
         """False once the backend's server has refused structured output (backends without the flag never do)."""
@@ -271,6 +291,7 @@ def build_llm_client(
         retry_initial_wait_s=float(llm_cfg.get("retry_initial_wait_s", 1.0)),
         usage=usage,
         model_label=model_label,
+        cache_tolerance=float(llm_cfg.get("cache_tolerance", 0.0)),
     )
 
 

@@ -120,7 +120,7 @@ def check_caches(cfg: Any) -> None:
     from econ.llm.cache import COMPLETION_COLUMNS
 
     wanted = {
-        "llm.cache_path": ("completions", COMPLETION_COLUMNS),
+        "llm.cache_path": ("completions", set(COMPLETION_COLUMNS)),
         "embedder.cache_path": ("embeddings", EMBEDDING_COLUMNS),
     }
     for key, (table, columns) in wanted.items():
