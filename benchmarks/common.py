@@ -127,6 +127,7 @@ class TimedEmbedder:
     def __init__(self, inner):
         self.inner, self.name, self.dim = inner, inner.name, inner.dim
         self.max_parallel_encodes = getattr(inner, "max_parallel_encodes", 1)
+        self.encoding = getattr(inner, "encoding", None)  # keys the cache as the inner embedder would
         self.seconds = self.cpu_seconds = 0.0
 
     def encode(self, texts):
@@ -153,7 +154,7 @@ def timed_embedder(kind: str, remote: ServerProcess | None = None) -> TimedEmbed
     if kind == "minilm":
         from econ.embed.local import LocalEmbedder
 
-        return TimedEmbedder(LocalEmbedder(device="cpu", batch_size=64))
+        return TimedEmbedder(LocalEmbedder(device="cpu"))
     from econ.embed.together import TogetherEmbedder
 
     os.environ.setdefault(KEY_ENV, "loopback")

@@ -71,44 +71,69 @@ def test_a_damaged_dump_is_one_line_naming_the_line_and_adds_nothing(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
     bad = tmp_path / "sitting-01.jsonl"
     good = {"key": "k", "text": "t", "prompt_tokens": 1, "completion_tokens": 2, "latency_s": 0.5, "created": 1.0}
-    good |= {"call_key": None, "temperature": None, "penalty": None}
     bad.write_text(json.dumps(good) + '\n{"key": "k2", "text": "t"}\n')
     with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: not a response dump .*restore the file from git"):
         cache.load(bad)
     bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "key": "k2", "text": None}) + "\n")
     with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: a field of the wrong type"):
         cache.load(bad)
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "key": "k2", "call_key": "c"}) + "\n")
+    with pytest.raises(ConfigError, match=r"sitting-01.jsonl:2: a field of the wrong type"):
+        cache.load(bad)  # a call without its action
     assert len(cache) == 0
 
 
-async def test_a_tolerance_replays_a_call_whose_action_moved_by_float_noise(loopback_factory, tmp_path):
-    server = loopback_factory()
+def echo_action(request: dict) -> str:
+    """A reply that says which action it was sampled at."""
+    return f"T={request['temperature']} seed={request['seed']}"
+
+
+async def test_a_tolerance_serves_the_nearest_carried_reply_of_the_same_call(loopback_factory, tmp_path):
+    server = loopback_factory(responder=echo_action)
     recorded = Sampling(temperature=0.7, repetition_penalty=0.3, seed=1)
-    client = cached_client(server, tmp_path / "old.sqlite")
-    first = await client.complete(MESSAGES, recorded, role="executor", problem_id="p")
-    await client.aclose()
-    old = ResponseCache(tmp_path / "old.sqlite")
-    old.dump(tmp_path / "sitting-01.jsonl")  # the tolerance works on a carried cache too
-    old.close()
-    ResponseCache(tmp_path / "fresh.sqlite").load(tmp_path / "sitting-01.jsonl")
 
     def moved(**change) -> Sampling:
         return dataclasses.replace(recorded, **change)
 
-    exact = cached_client(server, tmp_path / "fresh.sqlite")
-    await exact.complete(MESSAGES, moved(temperature=0.7000001), role="executor", problem_id="p")
-    await exact.aclose()
-    assert len(server.requests) == 2  # without a tolerance, float noise is another call
+    first = cached_client(server, tmp_path / "old.sqlite")  # the recorded sitting
+    for sampling in (recorded, moved(temperature=0.7008), moved(temperature=0.0, seed=3)):
+        await first.complete(MESSAGES, sampling, role="executor", problem_id="p")
+    await first.aclose()
+    old = ResponseCache(tmp_path / "old.sqlite")
+    old.dump(tmp_path / "sitting-01.jsonl")
+    old.close()
+    for name in ("exact", "tolerant"):  # two fresh machines
+        ResponseCache(tmp_path / f"{name}.sqlite").load(tmp_path / "sitting-01.jsonl")
+    sent = len(server.requests)
 
-    tolerant = cached_client(server, tmp_path / "fresh.sqlite", tolerance=1e-3)
-    near = await tolerant.complete(
-        MESSAGES, moved(temperature=0.7004, repetition_penalty=0.2996), role="e", problem_id="p"
-    )
-    assert near.cached and near.text == first.text and len(server.requests) == 2
+    exact = cached_client(server, tmp_path / "exact.sqlite")
+    assert not (await exact.complete(MESSAGES, moved(temperature=0.7000001), role="e", problem_id="p")).cached
+    await exact.aclose()
+    assert len(server.requests) == sent + 1  # without a tolerance, float noise is another call
+
+    tolerant = cached_client(server, tmp_path / "tolerant.sqlite", tolerance=1e-3)
+
+    async def reply(sampling: Sampling):
+        return await tolerant.complete(MESSAGES, sampling, role="executor", problem_id="p")
+
+    near = await reply(moved(temperature=0.7002, repetition_penalty=0.2996))
+    assert near.cached and near.text == "T=0.7 seed=1"
+    assert (await reply(moved(temperature=0.7005))).text == "T=0.7008 seed=1"  # the nearest of two
+    sent = len(server.requests)
     for other in (moved(temperature=0.702), moved(repetition_penalty=0.302), moved(seed=2), moved(max_tokens=9)):
-        assert not (await tolerant.complete(MESSAGES, other, role="executor", problem_id="p")).cached
+        assert not (await reply(other)).cached
+    assert not (await reply(moved(temperature=0.0004, seed=3))).cached  # greedy and sampled never match
+    # a live reply is never served to another action: only carried ones are
+    assert not (await reply(moved(temperature=0.7021))).cached
     await tolerant.aclose()
-    assert len(server.requests) == 6
+    assert len(server.requests) == sent + 6
+
+
+def test_a_dump_of_an_older_version_loads_its_replies_without_their_calls(tmp_path):
+    older = {"key": "k", "text": "t", "prompt_tokens": 1, "completion_tokens": 2, "latency_s": 0.5, "created": 1.0}
+    (tmp_path / "sitting-01.jsonl").write_text(json.dumps(older) + "\n")
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    assert cache.load(tmp_path / "sitting-01.jsonl") == 1 and cache.get("k").text == "t"
 
 
 def test_a_cache_tolerance_outside_0_1_is_refused():

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -311,7 +312,11 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         assert train["usage"]["total"]["calls"] == 0, "the replayed training asked the LLM again"
         replayed_actions = played_actions(out / "train" / "traces.jsonl")
         drift = max(abs(a - b) for a, b in zip(recorded_actions, replayed_actions, strict=True))
-        assert 0 < drift < study.REPLAY_TOLERANCE  # the other kernels moved the actions, by float noise only
+        assert drift < study.REPLAY_TOLERANCE  # the other kernels moved the actions by float noise only
+        if drift == 0:  # a CPU whose native kernels are the unvectorised ones
+            warnings.warn(
+                "ATEN_CPU_CAPABILITY=default did not move the actions: the tolerance went untested", stacklevel=1
+            )
         compared = len(server.requests)
         assert compared > trained and (record / "responses" / "sitting-02.jsonl").exists()
         table = (out / "compare" / "compare.csv").read_text()
@@ -319,7 +324,7 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
         rows = {str(path.relative_to(record)): path.read_text() for path in record.glob("compare/runs/*/*.jsonl")}
         assert len(rows) == 8 and all(text.count("\n") == 3 for text in rows.values())
 
-        shutil.rmtree(out)  # sitting 3, fresh again (same kernels: the same policy): everything from the record
+        shutil.rmtree(out)  # sitting 3, fresh again (sitting 2's kernels: the same policy): everything from the record
         monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache3"))
         study.main(argv)
         assert len(server.requests) == compared

@@ -13,6 +13,8 @@ class Embedder(Protocol):
 
     Optional: `max_parallel_encodes` (default 1), how many `encode` calls may run at once in
     different threads (econ.embed.offload); more than 1 only for network-bound embedders.
+    Optional: `encoding`, a tag of how vectors are computed; it enters the cache key
+    (econ.embed.cache), so a change in it never serves vectors computed the old way.
     """
 
     name: str

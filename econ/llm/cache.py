@@ -78,15 +78,26 @@ class SampledCall:
     penalty: float
 
     @classmethod
-    def of(cls, backend: str, model: str, messages: list[Message], sampling: Sampling, *rest) -> SampledCall:
-        """`rest`: cache_key's sample_index, salt and json_schema."""
+    def of(
+        cls,
+        backend: str,
+        model: str,
+        messages: list[Message],
+        sampling: Sampling,
+        sample_index: int = 0,
+        salt: str = "",
+        json_schema: JsonSchema | None = None,
+    ) -> SampledCall:
         bare = dataclasses.replace(sampling, temperature=0.0, repetition_penalty=0.0)
-        key = cache_key(backend, model, messages, bare, *rest)
+        key = cache_key(backend, model, messages, bare, sample_index, salt, json_schema)
         return cls(key, float(sampling.temperature), float(sampling.repetition_penalty))
 
 
-NUMBER = (int, float)
-DUMP_TYPES = (str, str, int, int, NUMBER, NUMBER, (str, type(None)), (*NUMBER, type(None)), (*NUMBER, type(None)))
+_NUMBER = (int, float)
+DUMP_TYPES = (str, str, int, int, _NUMBER, _NUMBER, str, _NUMBER, _NUMBER)  # DUMP_COLUMNS' types
+_N_COMPLETION = len(COMPLETION_COLUMNS)
+_INSERT_COMPLETION = f"INSERT OR IGNORE INTO completions VALUES ({', '.join('?' * _N_COMPLETION)})"  # table order
+_INSERT_SAMPLED = "INSERT OR IGNORE INTO sampled (key, call_key, temperature, penalty, carried) VALUES (?, ?, ?, ?, ?)"
 
 
 def read_dump(path: str | Path) -> list[tuple]:
@@ -97,16 +108,20 @@ def read_dump(path: str | Path) -> list[tuple]:
             continue
         try:
             record = json.loads(line)
-            entry = tuple(record[column] for column in DUMP_COLUMNS)
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            entry = tuple(record[column] for column in COMPLETION_COLUMNS)
+            entry += tuple(record.get(column) for column in SAMPLING_COLUMNS)  # absent in older dumps
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{path}:{number}: not a response dump ({exc}); restore the file from git") from None
-        if not all(isinstance(value, kind) for value, kind in zip(entry, DUMP_TYPES, strict=True)):
+        # a reply comes with its whole call (key, T, p) or with none of it
+        checked = entry[:_N_COMPLETION] if all(v is None for v in entry[_N_COMPLETION:]) else entry
+        if not all(isinstance(value, kind) for value, kind in zip(checked, DUMP_TYPES, strict=False)):
             raise ConfigError(f"{path}:{number}: a field of the wrong type; restore the file from git")
         entries.append(entry)
     return entries
 
 
 def _cached(row: tuple | None) -> Completion | None:
+    """A stored (text, prompt_tokens, completion_tokens, latency_s) row as a cached Completion."""
     if row is None:
         return None
     text, prompt_tokens, completion_tokens, latency_s = row
@@ -117,9 +132,9 @@ class ResponseCache:
     """Completions by `cache_key`. The first writer of a key wins, so every reader sees one answer.
 
     Beside each key, the `sampled` table keeps the call's `SampledCall`, so `get_near` can serve a
-    call whose sampling action differs from a stored one by float noise: a policy rebuilt on
-    another CPU, or after a change in the last bits of its inputs, replays the replies its first
-    run got (see llm.cache_tolerance).
+    call whose sampling action differs from a carried one (`load`) by float noise: a policy rebuilt
+    on another CPU replays the replies its first run got (see llm.cache_tolerance). Only carried
+    replies are served so: two live calls that differ in their action never share a reply.
 
     One connection per process, guarded by a lock (re-opened after a fork).
     Calls are short; the async client runs them in a worker thread.
@@ -142,7 +157,8 @@ class ResponseCache:
             )
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS sampled ("
-                " key TEXT PRIMARY KEY, call_key TEXT NOT NULL, temperature REAL NOT NULL, penalty REAL NOT NULL)"
+                " key TEXT PRIMARY KEY, call_key TEXT NOT NULL, temperature REAL NOT NULL, penalty REAL NOT NULL,"
+                " carried INTEGER NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS sampled_by_call ON sampled (call_key)")
             self._conn, self._pid = conn, os.getpid()
@@ -160,24 +176,21 @@ class ResponseCache:
         return _cached(row)
 
     def get_near(self, call: SampledCall, tolerance: float) -> Completion | None:
-        """The stored reply to `call` at the nearest action with |ΔT| and |Δp| both <= tolerance, or None."""
+        """The carried reply to `call` at the nearest action with |ΔT| and |Δp| both <= tolerance, or None.
+
+        T = 0 (greedy decoding) and T > 0 never match each other.
+        """
+        t, p = call.temperature, call.penalty
         with self._lock, self._failures():
             row = (
                 self._connect()
                 .execute(
                     "SELECT c.text, c.prompt_tokens, c.completion_tokens, c.latency_s"
                     " FROM sampled s JOIN completions c ON c.key = s.key"
-                    " WHERE s.call_key = ? AND abs(s.temperature - ?) <= ? AND abs(s.penalty - ?) <= ?"
+                    " WHERE s.call_key = ? AND s.carried AND (s.temperature = 0) = (? = 0)"
+                    " AND abs(s.temperature - ?) <= ? AND abs(s.penalty - ?) <= ?"
                     " ORDER BY abs(s.temperature - ?) + abs(s.penalty - ?), s.key LIMIT 1",
-                    (
-                        call.call_key,
-                        call.temperature,
-                        tolerance,
-                        call.penalty,
-                        tolerance,
-                        call.temperature,
-                        call.penalty,
-                    ),
+                    (call.call_key, t, t, tolerance, p, tolerance, t, p),
                 )
                 .fetchone()
             )
@@ -195,15 +208,23 @@ class ResponseCache:
             ) from None
 
     def put(self, key: str, completion: Completion, call: SampledCall | None = None) -> None:
-        with self._lock, self._failures():
-            conn = self._connect()
-            row = (key, completion.text, completion.prompt_tokens, completion.completion_tokens, completion.latency_s)
-            conn.execute("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*row, time.time()))
+        row = (key, completion.text, completion.prompt_tokens, completion.completion_tokens, completion.latency_s)
+        with self._lock, self._failures(), self._transaction() as conn:
+            conn.execute(_INSERT_COMPLETION, (*row, time.time()))
             if call is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO sampled VALUES (?, ?, ?, ?)",
-                    (key, call.call_key, call.temperature, call.penalty),
-                )
+                conn.execute(_INSERT_SAMPLED, (key, call.call_key, call.temperature, call.penalty, 0))
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One transaction on the connection (the caller holds the lock): all of it is written, or none."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def dump(self, path: str | Path, skip: set[str] = frozenset()) -> int:
         """Write the entries whose key is not in `skip` to a JSONL file, oldest first; how many.
@@ -227,21 +248,15 @@ class ResponseCache:
         return len(entries)
 
     def load(self, path: str | Path) -> int:
-        """Add the entries of a `dump` file (the first writer of a key still wins); how many lines it held."""
+        """Add the entries of a `dump` file (the first writer of a key still wins); how many lines it held.
+
+        Their calls are marked carried: `get_near` serves them.
+        """
         entries = read_dump(path)
-        with self._lock, self._failures():
-            conn = self._connect()
-            conn.execute("BEGIN")  # one transaction: thousands of lines in a moment
-            try:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", [e[:6] for e in entries]
-                )
-                sampled = [(e[0], *e[6:]) for e in entries if e[6] is not None]
-                conn.executemany("INSERT OR IGNORE INTO sampled VALUES (?, ?, ?, ?)", sampled)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        sampled = [(e[0], *e[_N_COMPLETION:], 1) for e in entries if e[_N_COMPLETION] is not None]
+        with self._lock, self._failures(), self._transaction() as conn:  # one transaction: thousands of lines
+            conn.executemany(_INSERT_COMPLETION, [e[:_N_COMPLETION] for e in entries])
+            conn.executemany(_INSERT_SAMPLED.replace("OR IGNORE", "OR REPLACE"), sampled)  # carried from now on
         return len(entries)
 
     def __len__(self) -> int:

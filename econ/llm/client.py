@@ -109,11 +109,10 @@ class LLMClient:
             json_schema = None  # the backend sends plain requests now: look up and store the plain request
         key = None
         if self.cache is not None:
-            key = self._key(messages, sampling, sample_index, json_schema)
+            key, call = self._cache_keys(messages, sampling, sample_index, json_schema)
             start = time.perf_counter()
             hit = await asyncio.to_thread(self.cache.get, key)
             if hit is None and self.cache_tolerance > 0:
-                call = self._call(messages, sampling, sample_index, json_schema)
                 hit = await asyncio.to_thread(self.cache.get_near, call, self.cache_tolerance)
             if hit is not None:
                 self.usage.record_cache_hit(
@@ -123,10 +122,8 @@ class LLMClient:
         async with self._semaphore():
             completion = await self._call_with_retries(messages, sampling, role, problem_id, json_schema)
         if key is not None and json_schema is not None and not self._schemas_accepted():
-            json_schema = None  # this call was refused the schema: a plain reply
-            key = self._key(messages, sampling, sample_index, None)
+            key, call = self._cache_keys(messages, sampling, sample_index, None)  # refused the schema: a plain reply
         if key is not None:
-            call = self._call(messages, sampling, sample_index, json_schema)
             await asyncio.to_thread(self.cache.put, key, completion, call)
         self.usage.record_call(
             role,
@@ -138,19 +135,13 @@ class LLMClient:
         )
         return completion
 
-    def _key(
+    def _cache_keys(
         self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
-    ) -> str:
+    ) -> tuple[str, SampledCall]:
+        """The call's exact cache key, and the call apart from its sampling action (for cache_tolerance)."""
+        request = (self.backend.backend, self.backend.model, messages, sampling, sample_index)
         salt = getattr(self.backend, "cache_salt", "")
-        return cache_key(self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema)
-
-    def _call(
-        self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
-    ) -> SampledCall:
-        salt = getattr(self.backend, "cache_salt", "")
-        return SampledCall.of(
-            self.backend.backend, self.backend.model, messages, sampling, sample_index, salt, json_schema
-        )
+        return cache_key(*request, salt, json_schema), SampledCall.of(*request, salt, json_schema)
 
     def _schemas_accepted(self) -> bool:
         """False once the backend's server has refused structured output (backends without the flag never do)."""
