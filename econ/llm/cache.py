@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from econ.errors import ConfigError, EconError
@@ -78,19 +79,10 @@ class SampledCall:
     penalty: float
 
     @classmethod
-    def of(
-        cls,
-        backend: str,
-        model: str,
-        messages: list[Message],
-        sampling: Sampling,
-        sample_index: int = 0,
-        salt: str = "",
-        json_schema: JsonSchema | None = None,
-    ) -> SampledCall:
+    def of(cls, sampling: Sampling, key_of: Callable[[Sampling], str]) -> SampledCall:
+        """The call `key_of` keys (its `cache_key` at a given sampling), sampled at `sampling`."""
         bare = dataclasses.replace(sampling, temperature=0.0, repetition_penalty=0.0)
-        key = cache_key(backend, model, messages, bare, sample_index, salt, json_schema)
-        return cls(key, float(sampling.temperature), float(sampling.repetition_penalty))
+        return cls(key_of(bare), float(sampling.temperature), float(sampling.repetition_penalty))
 
 
 _NUMBER = (int, float)

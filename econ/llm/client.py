@@ -139,9 +139,12 @@ class LLMClient:
         self, messages: list[Message], sampling: Sampling, sample_index: int, json_schema: JsonSchema | None
     ) -> tuple[str, SampledCall]:
         """The call's exact cache key, and the call apart from its sampling action (for cache_tolerance)."""
-        request = (self.backend.backend, self.backend.model, messages, sampling, sample_index)
         salt = getattr(self.backend, "cache_salt", "")
-        return cache_key(*request, salt, json_schema), SampledCall.of(*request, salt, json_schema)
+
+        def key_of(at: Sampling) -> str:
+            return cache_key(self.backend.backend, self.backend.model, messages, at, sample_index, salt, json_schema)
+
+        return key_of(sampling), SampledCall.of(sampling, key_of)
 
     def _schemas_accepted(self) -> bool:
         """False once the backend's server has refused structured output (backends without the flag never do)."""
