@@ -18,14 +18,15 @@ cache, so a study that does not finish in one sitting finishes in the next with 
 On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
 experiments/studies/svamp) carries the study: at the end of a sitting that asked the LLM anything, even by
 Ctrl-C, it receives the sitting's new responses (responses/sitting-NN.jsonl: cache keys, replies, token
-counts, each call's key apart from its action, and the action), study_state.json, load.csv and each compared method's per-problem rows; the next sitting restores
-them into a fresh --out, replays training from the responses and goes on where it stopped. The replay
-asks the LLM nothing: each call is served the recorded reply to the same prompt and seed at an action
-within REPLAY_TOLERANCE of the recorded one, since another CPU's kernels move the rebuilt
-policy's actions in the last float bits; the texts, and so the rewards and the training, are the
-recorded ones up to that float noise. A replay that drifts further makes live calls and says so in
-its usage (calls > 0). A compared method's carried rows are reused when its policy is the same bit for
-bit (same kind of CPU); otherwise they are played again, from the recorded replies, in minutes.
+counts, and each call's key apart from its sampling action, with that action), study_state.json,
+load.csv and each compared method's per-problem rows; the next sitting restores them into a fresh --out,
+replays training from the responses and goes on where it stopped. The replay asks the LLM nothing: each
+call is served the recorded reply to the same request at an action within REPLAY_TOLERANCE of the
+recorded one, since another CPU's kernels move the rebuilt policy's actions in the last float bits; the
+texts, and so the rewards and the training, are the recorded ones up to that float noise. A replay that
+drifts further makes live calls and says so in its usage (calls > 0). A compared method's carried rows
+are reused when its policy is the same bit for bit (same kind of CPU); otherwise they are played again,
+from the recorded replies, in minutes.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ class LLMClient:
     `cached_*_tokens`, not as spent tokens (see `UsageTotals`). The cache key also
     includes the backend's optional `cache_salt` (settings that change outputs, such
     as the penalty scale or the server URL). With `cache_tolerance` > 0, a miss is served
-    the stored reply to the same call whose temperature and penalty are each within the
-    tolerance (`ResponseCache.get_near`): for replaying a run whose actions moved by float
-    noise; 0 (the default) reuses exact calls only.
+    the carried reply (brought in by `ResponseCache.load`) to the same call whose temperature
+    and penalty are each within the tolerance (`ResponseCache.get_near`): for replaying a run
+    whose actions moved by float noise; 0 (the default) reuses exact calls only.
 
     Use one event loop for the client's lifetime: the SDKs' HTTP pools belong to it.
     """
