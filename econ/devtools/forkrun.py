@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.connection
 import os
 import runpy
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,9 @@ PRELOAD = ["econ.train", "econ.evaluate", "datasets", "openai", "together", "sen
 
 _context: multiprocessing.context.BaseContext | None = None
 _launched: list[multiprocessing.process.BaseProcess] = []
+# A forkserver child's exit status is a number read once from a pipe, and `start()` polls every live child:
+# a start in one thread racing a wait in another reads it twice, and the second read makes it 255.
+_status_lock = threading.Lock()
 
 
 def _fork_context() -> multiprocessing.context.BaseContext:
@@ -60,17 +65,19 @@ class CliRun:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """The exit code (negative: killed by that signal), or None if still running after timeout."""
-        self.process.join(timeout)
-        return self.process.exitcode
+        multiprocessing.connection.wait([self.process.sentinel], timeout)
+        return self.returncode
 
     def kill(self) -> None:
         """SIGKILL, as `kill -9` would."""
         self.process.kill()
-        self.process.join()
+        self.wait()
 
     @property
     def returncode(self) -> int | None:
-        return self.process.exitcode
+        with _status_lock:
+            self.process.join(0)
+            return self.process.exitcode
 
     @property
     def stdout(self) -> str:
@@ -106,10 +113,11 @@ def launch(
         ),
         name=f"econ-cli-{name}",
     )
-    process.start()
-    if not _launched:  # registered after multiprocessing's own exit hook, so it runs first
-        atexit.register(_kill_leftovers)
-    _launched.append(process)
+    with _status_lock:
+        process.start()
+        if not _launched:  # registered after multiprocessing's own exit hook, so it runs first
+            atexit.register(_kill_leftovers)
+        _launched.append(process)
     return CliRun(process, stdout, stderr)
 
 
@@ -132,6 +140,7 @@ def run(
 
 def _kill_leftovers() -> None:
     """A run a failed test left behind is killed at exit; multiprocessing would otherwise wait for it."""
-    for process in _launched:
-        if process.is_alive():
-            process.kill()
+    with _status_lock:
+        for process in _launched:
+            if process.is_alive():
+                process.kill()
