@@ -4,6 +4,7 @@
     python -m benchmarks.bench_local_parallel --sizes 3 --max-tokens 64
     python -m benchmarks.bench_local_parallel --threads 1                  # the parallel path on one thread
     python -m benchmarks.bench_local_parallel --model-path $(../shared/tools/qwen05-gguf | tail -1)  # another GGUF
+    python -m benchmarks.bench_local_parallel --repack-weights            # weights repacked for llama.cpp's kernels
 
 "serial" is the path every call took before: `model.n_parallel=1`, one `create_chat_completion` at a
 time, 1 thread (conf/model/local.yaml before). "parallel" is the batched engine with `n_threads`
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None, help="parallel path's n_threads (default: detected)")
     parser.add_argument("--model-path", default=None, help="a GGUF file (default: the embedded SmolLM2)")
+    parser.add_argument("--repack-weights", action="store_true", help="both paths with model.repack_weights=true")
     args = parser.parse_args()
 
     from econ.game import prompts
@@ -41,8 +43,12 @@ def main() -> None:
 
     load_start = machine_note()
     paths = {
-        "serial (n_parallel=1, n_threads=1)": LocalLlamaBackend(args.model_path, n_parallel=1, n_threads=1),
-        "parallel": LocalLlamaBackend(args.model_path, n_threads=args.threads, n_parallel=max(args.sizes)),
+        "serial (n_parallel=1, n_threads=1)": LocalLlamaBackend(
+            args.model_path, n_parallel=1, n_threads=1, repack_weights=args.repack_weights
+        ),
+        "parallel": LocalLlamaBackend(
+            args.model_path, n_threads=args.threads, n_parallel=max(args.sizes), repack_weights=args.repack_weights
+        ),
     }
     loop = asyncio.new_event_loop()
 
@@ -104,7 +110,8 @@ def main() -> None:
     chosen = paths["parallel"]
     print_table(
         f"One round of N executor calls, {args.max_tokens} new tokens, {args.problems} SVAMP problems x 2 repeats; "
-        f"parallel: n_parallel {chosen.n_parallel}, n_threads {chosen.n_threads}. "
+        f"parallel: n_parallel {chosen.n_parallel}, n_threads {chosen.n_threads}; "
+        f"{'repacked' if args.repack_weights else 'stored'} weights; model {chosen.model}. "
         f"Start: {load_start}; end: {machine_note()}",
         [
             "N",

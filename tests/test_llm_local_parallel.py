@@ -132,3 +132,10 @@ def test_repacked_weights_have_a_cache_key_of_their_own(k_quant_gguf):
     stored = LocalLlamaBackend(k_quant_gguf, n_parallel=4)
     repacked = LocalLlamaBackend(k_quant_gguf, n_parallel=4, repack_weights=True)
     assert stored.cache_salt == repacked.cache_salt + "|weights=stored"
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 4), (2, 4), (3, 6), (16, 6)])
+def test_the_default_parallelism_stays_where_replies_were_measured_batch_independent(cores, expected):
+    from econ.llm.local import default_parallel
+
+    assert default_parallel(cores) == expected

@@ -263,7 +263,7 @@ RULES: dict[str, Rule] = {
     # model/*
     "model.n_ctx": whole(256),  # local: room for a chat prompt
     "model.n_threads": whole(1, null="the cores this process may use"),  # local
-    "model.n_parallel": whole(1, null="max(4, 2 x cores)"),  # local: 1 = the serial path
+    "model.n_parallel": whole(1, null="min(6, max(4, 2 x cores))"),  # local: 1 = the serial path
     "model.repack_weights": Rule("bool"),  # local
     "model.max_repeat_penalty": number(1),  # local: below 1 rewards repetition
     "model.max_repetition_penalty": number(1),  # together

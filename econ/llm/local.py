@@ -27,6 +27,7 @@ _LOADED: dict[tuple[str, int, int, bool], tuple[object, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
 # One batch engine (its own llama.cpp context over a loaded model) per (path, n_ctx, n_parallel, n_threads, repack).
 _ENGINES: dict[tuple[str, int, int, int, bool], object] = {}
+MAX_DEFAULT_PARALLEL = 6  # see default_parallel
 ENGINE_MODEL_CTX = 256  # the context of the `Llama` that only lends the engine its model and tokenizer
 
 
@@ -39,8 +40,12 @@ def machine_cores() -> int:
 
 
 def default_parallel(cores: int) -> int:
-    """Sequences decoded together when model.n_parallel is null: see conf/model/local.yaml for the measurement."""
-    return max(4, 2 * cores)
+    """Sequences decoded together when model.n_parallel is null: 2 per core, 4 to 6.
+
+    At most 6: decode steps of 8 sequences of a K-quant model gave replies that depended on the
+    batch even with weights as stored (benchmarks/README.md section 7); up to 6 they did not.
+    """
+    return min(MAX_DEFAULT_PARALLEL, max(4, 2 * cores))
 
 
 def embedded_gguf_path() -> Path:
