@@ -387,10 +387,14 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
+    """One row per method; a cell holding a dict or list (stop reasons) is written as JSON."""
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {key: json.dumps(value) if isinstance(value, dict | list) else value for key, value in row.items()}
+            for row in rows
+        )
 
 
 def plot_accuracy_vs_tokens(rows: list[dict], path: Path) -> None:

@@ -32,7 +32,6 @@ from the recorded replies, in minutes.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import json
 import math
@@ -371,7 +370,7 @@ def protocol_table(rows: list[dict]) -> list[str]:
     ]
     for row in rows:
         stops = row.get("stop_reasons") or ""
-        stops = "–" if stops in ("", "None") else ", ".join(f"{k} {v}" for k, v in ast.literal_eval(stops).items())
+        stops = "–" if not stops else ", ".join(f"{k} {v}" for k, v in json.loads(stops).items())
         lines.append(
             f"| {row['label']} | {cell(row, 'commitment_json_rate', '.1%')} | {cell(row, 'mean_rounds', '.2f')} "
             f"| {cell(row, 'converged_rate', '.1%')} | {stops} | {cell(row, 'best_response_gap', '.4f')} |"

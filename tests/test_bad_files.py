@@ -107,7 +107,13 @@ def _make_files(root: Path) -> dict[str, Path]:
     (root / "cache_truncated.sqlite").write_bytes(db[: len(db) // 3])
     _sqlite(root / "cache_old_schema.sqlite", "CREATE TABLE completions (key TEXT PRIMARY KEY, reply TEXT)")
     _sqlite(root / "cache_old_embeddings.sqlite", COMPLETIONS, "CREATE TABLE embeddings (key TEXT PRIMARY KEY, v TEXT)")
-    for name in ("cache_truncated.sqlite", "cache_old_schema.sqlite", "cache_old_embeddings.sqlite"):
+    _sqlite(root / "cache_old_sampled.sqlite", COMPLETIONS, "CREATE TABLE sampled (key TEXT PRIMARY KEY, t REAL)")
+    for name in (
+        "cache_truncated.sqlite",
+        "cache_old_schema.sqlite",
+        "cache_old_embeddings.sqlite",
+        "cache_old_sampled.sqlite",
+    ):
         f[name] = root / name
     for name, files in {
         "view_results_garbage": {"results.json": b"not json"},
@@ -172,8 +178,14 @@ CASES = [
     *[
         ("cache", f"{group}_{name}", "econ.train", [*extra, f"{key}={{{name}}}"], f"{key}=", name)
         for group, key, extra in (("llm", "llm.cache_path", []), ("embed", "embedder.cache_path", ["llm.cache=false"]))
-        for name in ("cache_dir.sqlite", "cache_text.sqlite", "cache_truncated.sqlite", "cache_old_schema.sqlite")
-        if (group, name) != ("embed", "cache_old_schema.sqlite")
+        for name in (
+            "cache_dir.sqlite",
+            "cache_text.sqlite",
+            "cache_truncated.sqlite",
+            "cache_old_schema.sqlite",
+            "cache_old_sampled.sqlite",
+        )
+        if group == "llm" or name not in ("cache_old_schema.sqlite", "cache_old_sampled.sqlite")
     ],  # another table's schema is not the embedder's
     (
         "cache",

@@ -85,7 +85,10 @@ def matched(method: str, **fields) -> dict:
 
 
 def test_table_is_read_from_results_json_not_recomputed(tmp_path):
-    econ = fake_run(tmp_path / "econ", {"econ_no_bne": summary(0.5, 5.0), "econ": summary(0.625, 9.0)})
+    stops = {"fixed_point": 3, "max_rounds": 1}
+    econ = fake_run(
+        tmp_path / "econ", {"econ_no_bne": summary(0.5, 5.0), "econ": summary(0.625, 9.0, stop_reasons=stops)}
+    )
     sc = fake_run(
         tmp_path / "sc", {"self_consistency": summary(0.375, 9.0)}, baseline=matched("self_consistency", samples=9)
     )
@@ -109,6 +112,8 @@ def test_table_is_read_from_results_json_not_recomputed(tmp_path):
     with (tmp_path / "compare.csv").open() as handle:
         csv_rows = {row["method"]: row for row in csv.DictReader(handle)}
     assert float(csv_rows["econ_no_bne"]["accuracy"]) == 0.5 and float(csv_rows["econ"]["ci_low"]) == 0.1234
+    assert json.loads(csv_rows["econ"]["stop_reasons"]) == stops  # a JSON cell, not a Python repr
+    assert csv_rows["econ_no_bne"]["stop_reasons"] == ""
 
 
 def test_each_method_is_compared_with_econ_problem_by_problem_with_an_interval(tmp_path):

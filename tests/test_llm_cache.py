@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing as mp
+import sqlite3
 
 import pytest
 
@@ -134,6 +135,19 @@ def test_a_dump_of_an_older_version_loads_its_replies_without_their_calls(tmp_pa
     (tmp_path / "sitting-01.jsonl").write_text(json.dumps(older) + "\n")
     cache = ResponseCache(tmp_path / "c.sqlite")
     assert cache.load(tmp_path / "sitting-01.jsonl") == 1 and cache.get("k").text == "t"
+
+
+def test_a_cache_whose_sampled_table_is_of_another_version_is_one_line_and_kept(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE sampled (key TEXT PRIMARY KEY, temperature REAL)")  # no call_key to index
+    db.execute("INSERT INTO sampled VALUES ('k', 0.7)")
+    db.commit()
+    with pytest.raises(ConfigError, match=r"^llm.cache_path=.*old.sqlite: cannot set up the cache's tables"):
+        ResponseCache(path)
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"sampled"} and db.execute("SELECT * FROM sampled").fetchall() == [("k", 0.7)]
+    db.close()
 
 
 def test_a_cache_tolerance_outside_0_1_is_refused():

@@ -74,7 +74,7 @@ async def test_same_seeds_and_same_concurrent_batch_give_the_same_text_every_run
 async def test_identical_prompts_of_a_round_are_evaluated_once(backend):
     from econ.llm.local import _engine
 
-    engine = _engine(backend.path, backend.n_ctx, backend.n_parallel, backend.n_threads)
+    engine = _engine(backend.path, backend.n_ctx, backend.n_parallel, backend.n_threads, backend.repack_weights)
     before = engine.prompt_tokens_evaluated
     replies = await asyncio.gather(
         *(backend.complete(EXECUTOR, Sampling(0.8, 0.9, 0.0, 4, seed)) for seed in (7, 8, 9))
@@ -100,3 +100,42 @@ async def test_a_prompt_longer_than_the_context_fails_alone_with_one_line(backen
 async def test_the_client_lets_a_whole_round_reach_the_engine_at_once(backend):
     client = LLMClient(backend, max_concurrency=1, max_retries=0)
     assert client.max_concurrency == backend.n_parallel  # a rate-limit cap means nothing in-process
+
+
+@pytest.fixture(scope="module")
+def k_quant_gguf(tmp_path_factory) -> str:
+    """The shipped SmolLM2 requantized to Q4_K_M (seconds): a K-quant model, as most GGUFs people run are."""
+    import llama_cpp
+
+    from econ.llm.local import embedded_gguf_path
+
+    path = tmp_path_factory.mktemp("gguf") / "smollm2-q4_k_m.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    params.allow_requantize = True
+    assert llama_cpp.llama_model_quantize(str(embedded_gguf_path()).encode(), str(path).encode(), params) == 0
+    return str(path)
+
+
+async def test_a_k_quant_models_replies_do_not_depend_on_the_calls_decoded_with_them(k_quant_gguf):
+    """Weights as stored (the default): a round of 4 is what each call gives alone (repacked ones broke that)."""
+    backend = LocalLlamaBackend(k_quant_gguf, n_ctx=512, n_threads=2, n_parallel=4)
+    for question in (QUESTION, "A shop sold 12 pens on Monday and 9 on Tuesday. How many pens did it sell?"):
+        messages = prompts.executor_messages(question, "Work out the quantities, then combine them.")
+        samplings = [Sampling(0.3 + 0.4 * i, 0.9, 0.2 * i, 32, 100 + i) for i in range(4)]
+        together = await asyncio.gather(*(backend.complete(messages, s) for s in samplings))
+        alone = [await backend.complete(messages, s) for s in samplings]
+        assert [r.text for r in together] == [r.text for r in alone]
+
+
+def test_repacked_weights_have_a_cache_key_of_their_own(k_quant_gguf):
+    stored = LocalLlamaBackend(k_quant_gguf, n_parallel=4)
+    repacked = LocalLlamaBackend(k_quant_gguf, n_parallel=4, repack_weights=True)
+    assert stored.cache_salt == repacked.cache_salt + "|weights=stored"
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 4), (2, 4), (3, 6), (16, 6)])
+def test_the_default_parallelism_stays_where_replies_were_measured_batch_independent(cores, expected):
+    from econ.llm.local import default_parallel
+
+    assert default_parallel(cores) == expected

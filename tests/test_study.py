@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import threading
 import warnings
 from pathlib import Path
@@ -335,6 +336,52 @@ def test_a_record_carries_the_study_to_fresh_machines_with_no_repeated_call(tmp_
     # sitting 3 asked nothing, so the record kept sitting 2's state
     assert stages["train"]["sittings"] == 2 and stages["compare"]["sittings"] == 2 and stages["compare"]["done"]
     assert not (record / "responses" / "sitting-03.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_study_stopped_by_ctrl_c_mid_method_resumes_on_a_fresh_machine_asking_only_what_was_in_flight(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    data = write_addition_problems(tmp_path / "data", n_train=2, n_test=4, seed=6)
+    out, record = tmp_path / "study", tmp_path / "record"
+    stopped: list[Path] = []
+
+    def responder(request: dict) -> str:
+        """Ctrl-C the study (this process) once a compared method has finished one of its four problems."""
+        if not stopped:
+            begun = [path for path in out.glob("compare/runs/*/results_*.jsonl") if path.read_text().count("\n") == 1]
+            if begun:
+                stopped.append(begun[0])
+                os.kill(os.getpid(), signal.SIGINT)
+        return addition_responder(request)
+
+    argv = [
+        *("--out", str(out), "--record", str(record), "--dataset", "custom", "--train-episodes", "2"),
+        *("--limit", "4", "--n-agents", "2", "--rounds", "2"),
+        f"dataset.path='{data}'",
+        *TINY,
+    ]
+    with LoopbackServer(responder=responder) as server:
+        with pytest.raises(KeyboardInterrupt):
+            study.main([*argv, *loopback_overrides(server.base_url)])
+        first = [json.dumps(body, sort_keys=True) for body in server.chat_requests()]
+        method = stopped[0].relative_to(out)
+        carried = (record / method).read_text()
+        assert carried.count("\n") == 1, "the record did not keep the interrupted method's finished problem"
+        assert json.loads((record / "study_state.json").read_text())["stages"]["compare"]["done"] is False
+
+        shutil.rmtree(out)  # a fresh machine: the record restores the study, which goes on where it stopped
+        monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache2"))
+        study.main([*argv, *loopback_overrides(server.base_url)])
+        second = [json.dumps(body, sort_keys=True) for body in server.chat_requests()][len(first) :]
+    asked_again = [body for body in second if body in set(first)]
+    # only replies in flight when Ctrl-C killed the run were never stored: at most llm.max_concurrency of them
+    assert len(asked_again) <= 4, f"{len(asked_again)} calls of the first sitting were asked again"
+    assert (out / method).read_text().startswith(carried)  # its finished problem was reused, not played again
+    assert (out / method).read_text().count("\n") == 4
+    assert json.loads((record / "study_state.json").read_text())["stages"]["compare"]["done"] is True
 
 
 def played_actions(traces: Path) -> list[float]:

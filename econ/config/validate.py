@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from econ.config.redaction import reject_secret_values, walk
 from econ.errors import ConfigError
+from econ.llm.client import PRICE_KEYS
 
 EVAL_SPLITS = ("test", "validation")
 DATASET_NAMES = ("svamp", "gsm8k", "math", "custom")
@@ -262,7 +263,8 @@ RULES: dict[str, Rule] = {
     # model/*
     "model.n_ctx": whole(256),  # local: room for a chat prompt
     "model.n_threads": whole(1, null="the cores this process may use"),  # local
-    "model.n_parallel": whole(1, null="max(4, 2 x cores)"),  # local: 1 = the serial path
+    "model.n_parallel": whole(1, null="min(6, max(4, 2 x cores))"),  # local: 1 = the serial path
+    "model.repack_weights": Rule("bool"),  # local
     "model.max_repeat_penalty": number(1),  # local: below 1 rewards repetition
     "model.max_repetition_penalty": number(1),  # together
     "model.max_frequency_penalty": number(0, 2),  # openai_compatible: the API's frequency_penalty is <= 2
@@ -298,7 +300,7 @@ RULES: dict[str, Rule] = {
     **{
         f"{role}.{key}": Rule("number", low=0, null="not priced: no cost")
         for role in ("model",)  # coordinator's: in _team_prices (the group is absent by default)
-        for key in ("price_per_mtok_in", "price_per_mtok_out")
+        for key in PRICE_KEYS
     },
 }
 
@@ -472,7 +474,7 @@ def _team_prices(cfg: DictConfig) -> None:
     entries = [(f"team.executors[{i}]", entry) for i, entry in enumerate(team_entries(cfg) or [])]
     coordinator = OmegaConf.select(cfg, "coordinator", default=None)
     for name, entry in [*entries, *([("coordinator", coordinator)] if coordinator is not None else [])]:
-        for key in ("price_per_mtok_in", "price_per_mtok_out"):
+        for key in PRICE_KEYS:
             price = entry.get(key)
             _require(
                 price is None or (_is_number(price) and price >= 0),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from econ.embed.base import Embedder
-from econ.llm.cache import open_sqlite
+from econ.llm.cache import open_sqlite, transaction
 
 _SQL_CHUNK = 500  # bound on "?" parameters per SELECT
 EMBEDDING_COLUMNS = {"key", "dim", "vec"}
@@ -83,14 +83,8 @@ class CachedEmbedder:
         if self._conn is None or not vectors:
             return
         rows = [(k, self.dim, v.detach().cpu().numpy().astype(np.float32).tobytes()) for k, v in vectors.items()]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn) as conn:
+            conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)", rows)
 
     def _remember(self, vectors: dict[str, torch.Tensor]) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from econ.run.writable import replace_text
 BUSY_TIMEOUT_MS = 60_000
 COMPLETION_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
 SAMPLING_COLUMNS = ("call_key", "temperature", "penalty")  # the `sampled` table, beside each key
+SAMPLED_COLUMNS = ("key", *SAMPLING_COLUMNS, "carried")  # the `sampled` table, in table order
 DUMP_COLUMNS = COMPLETION_COLUMNS + SAMPLING_COLUMNS
 
 
@@ -39,6 +40,18 @@ def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connec
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"{key}={path}: cannot open the cache ({exc}); point it at a writable file") from None
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection):
+    """One write transaction on an autocommit connection (the caller serialises): all of it is written, or none."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def cache_key(
@@ -89,7 +102,9 @@ _NUMBER = (int, float)
 DUMP_TYPES = (str, str, int, int, _NUMBER, _NUMBER, str, _NUMBER, _NUMBER)  # DUMP_COLUMNS' types
 _N_COMPLETION = len(COMPLETION_COLUMNS)
 _INSERT_COMPLETION = f"INSERT OR IGNORE INTO completions VALUES ({', '.join('?' * _N_COMPLETION)})"  # table order
-_INSERT_SAMPLED = "INSERT OR IGNORE INTO sampled (key, call_key, temperature, penalty, carried) VALUES (?, ?, ?, ?, ?)"
+_SAMPLED_VALUES = f"INTO sampled ({', '.join(SAMPLED_COLUMNS)}) VALUES ({', '.join('?' * len(SAMPLED_COLUMNS))})"
+_INSERT_SAMPLED = f"INSERT OR IGNORE {_SAMPLED_VALUES}"
+_CARRY_SAMPLED = f"INSERT OR REPLACE {_SAMPLED_VALUES}"  # a loaded dump marks its calls carried
 
 
 def read_dump(path: str | Path) -> list[tuple]:
@@ -110,6 +125,20 @@ def read_dump(path: str | Path) -> list[tuple]:
             raise ConfigError(f"{path}:{number}: a field of the wrong type; restore the file from git")
         entries.append(entry)
     return entries
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS completions ("
+        " key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
+        " completion_tokens INTEGER NOT NULL, latency_s REAL NOT NULL, created REAL NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS sampled ("
+        " key TEXT PRIMARY KEY, call_key TEXT NOT NULL, temperature REAL NOT NULL, penalty REAL NOT NULL,"
+        " carried INTEGER NOT NULL)"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS sampled_by_call ON sampled (call_key)")
 
 
 def _cached(row: tuple | None) -> Completion | None:
@@ -142,17 +171,15 @@ class ResponseCache:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
             conn = open_sqlite(self.path)
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS completions ("
-                " key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
-                " completion_tokens INTEGER NOT NULL, latency_s REAL NOT NULL, created REAL NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS sampled ("
-                " key TEXT PRIMARY KEY, call_key TEXT NOT NULL, temperature REAL NOT NULL, penalty REAL NOT NULL,"
-                " carried INTEGER NOT NULL)"
-            )
-            conn.execute("CREATE INDEX IF NOT EXISTS sampled_by_call ON sampled (call_key)")
+            try:
+                with transaction(conn):  # all tables, or none
+                    _create_tables(conn)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise ConfigError(
+                    f"llm.cache_path={self.path}: cannot set up the cache's tables ({exc}); "
+                    "point it at a writable file of this econ version, or move the file aside"
+                ) from None
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -201,22 +228,10 @@ class ResponseCache:
 
     def put(self, key: str, completion: Completion, call: SampledCall | None = None) -> None:
         row = (key, completion.text, completion.prompt_tokens, completion.completion_tokens, completion.latency_s)
-        with self._lock, self._failures(), self._transaction() as conn:
+        with self._lock, self._failures(), transaction(self._connect()) as conn:
             conn.execute(_INSERT_COMPLETION, (*row, time.time()))
             if call is not None:
                 conn.execute(_INSERT_SAMPLED, (key, call.call_key, call.temperature, call.penalty, 0))
-
-    @contextlib.contextmanager
-    def _transaction(self):
-        """One transaction on the connection (the caller holds the lock): all of it is written, or none."""
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def dump(self, path: str | Path, skip: set[str] = frozenset()) -> int:
         """Write the entries whose key is not in `skip` to a JSONL file, oldest first; how many.
@@ -246,9 +261,9 @@ class ResponseCache:
         """
         entries = read_dump(path)
         sampled = [(e[0], *e[_N_COMPLETION:], 1) for e in entries if e[_N_COMPLETION] is not None]
-        with self._lock, self._failures(), self._transaction() as conn:  # one transaction: thousands of lines
+        with self._lock, self._failures(), transaction(self._connect()) as conn:  # one transaction: thousands of lines
             conn.executemany(_INSERT_COMPLETION, [e[:_N_COMPLETION] for e in entries])
-            conn.executemany(_INSERT_SAMPLED.replace("OR IGNORE", "OR REPLACE"), sampled)  # carried from now on
+            conn.executemany(_CARRY_SAMPLED, sampled)
         return len(entries)
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.resources
 import json
 import logging
@@ -19,13 +20,14 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# One loaded model per (path, n_ctx, n_threads), shared by every backend that
+# One loaded model per (path, n_ctx, n_threads, repack_weights), shared by every backend that
 # asks for it, with the lock that serialises its calls (a `Llama` object must
 # never run on two threads at once).
-_LOADED: dict[tuple[str, int, int], tuple[object, threading.Lock]] = {}
+_LOADED: dict[tuple[str, int, int, bool], tuple[object, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
-# One batch engine (its own llama.cpp context over a loaded model) per (path, n_ctx, n_parallel, n_threads).
-_ENGINES: dict[tuple[str, int, int, int], object] = {}
+# One batch engine (its own llama.cpp context over a loaded model) per (path, n_ctx, n_parallel, n_threads, repack).
+_ENGINES: dict[tuple[str, int, int, int, bool], object] = {}
+MAX_DEFAULT_PARALLEL = 6  # see default_parallel
 ENGINE_MODEL_CTX = 256  # the context of the `Llama` that only lends the engine its model and tokenizer
 
 
@@ -38,8 +40,12 @@ def machine_cores() -> int:
 
 
 def default_parallel(cores: int) -> int:
-    """Sequences decoded together when model.n_parallel is null: see conf/model/local.yaml for the measurement."""
-    return max(4, 2 * cores)
+    """Sequences decoded together when model.n_parallel is null: 2 per core, 4 to 6.
+
+    At most 6: decode steps of 8 sequences of a K-quant model gave replies that depended on the
+    batch even with weights as stored (benchmarks/README.md section 7); up to 6 they did not.
+    """
+    return min(MAX_DEFAULT_PARALLEL, max(4, 2 * cores))
 
 
 def embedded_gguf_path() -> Path:
@@ -53,21 +59,45 @@ def embedded_gguf_path() -> Path:
     return Path(str(root / EMBEDDED_GGUF))
 
 
-def _load(path: str, n_ctx: int, n_threads: int) -> tuple[object, threading.Lock]:
-    key = (path, n_ctx, n_threads)
+@contextlib.contextmanager
+def _weights_repacked(repack: bool):
+    """While a `Llama` is built: llama.cpp repacks its weights for the CPU's matmul kernels, or not.
+
+    `Llama` (0.3.36) has no argument for `use_extra_bufts`, so the default model params it starts
+    from are wrapped; the caller holds `_LOADED_LOCK`, so no other model loads meanwhile.
+    """
+    from llama_cpp import llama as llama_module
+
+    native = llama_module.llama_cpp.llama_model_default_params
+
+    def params():
+        chosen = native()
+        chosen.use_extra_bufts = repack
+        return chosen
+
+    llama_module.llama_cpp.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = native
+
+
+def _load(path: str, n_ctx: int, n_threads: int, repack: bool) -> tuple[object, threading.Lock]:
+    key = (path, n_ctx, n_threads, repack)
     with _LOADED_LOCK:
         if key not in _LOADED:
             from llama_cpp import Llama  # heavy import, only when a local model is used
 
-            llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            with _weights_repacked(repack):
+                llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
             _LOADED[key] = (llm, threading.Lock())
         return _LOADED[key]
 
 
-def _engine(path: str, n_ctx: int, n_parallel: int, n_threads: int):
+def _engine(path: str, n_ctx: int, n_parallel: int, n_threads: int, repack: bool):
     """The batch engine for these settings, over the model of a small `Llama` (one copy of the weights)."""
-    key = (path, n_ctx, n_parallel, n_threads)
-    model, _ = _load(path, ENGINE_MODEL_CTX, n_threads)
+    key = (path, n_ctx, n_parallel, n_threads, repack)
+    model, _ = _load(path, ENGINE_MODEL_CTX, n_threads, repack)
     with _LOADED_LOCK:
         if key not in _ENGINES:
             from econ.llm.llama_batch import BatchEngine
@@ -87,6 +117,8 @@ class LocalLlamaBackend:
     `n_parallel=1` is the serial path: one `create_chat_completion` at a time under a per-model
     lock, where llama-cpp-python re-uses the previous call's prompt prefix, so a reply can also
     depend on the call before it. The two paths therefore have different cache keys.
+    `repack_weights` lets llama.cpp repack the weights for its matmul kernels (conf/model/local.yaml):
+    other numbers, so another cache key, and for K-quants a reply that depends on its batch.
     """
 
     backend = "local"
@@ -100,6 +132,7 @@ class LocalLlamaBackend:
         name: str | None = None,
         timeout_s: float | None = None,  # accepted for config symmetry; local calls never time out
         n_parallel: int | None = None,
+        repack_weights: bool = False,
     ) -> None:
         resolved = embedded_gguf_path() if path is None else Path(path).expanduser()
         if not resolved.is_file():
@@ -122,6 +155,9 @@ class LocalLlamaBackend:
         self.n_threads = int(n_threads) if n_threads is not None else cores
         self.n_parallel = int(n_parallel) if n_parallel is not None else default_parallel(cores)
         self.max_repeat_penalty = float(max_repeat_penalty)
+        if not isinstance(repack_weights, bool):
+            raise ConfigError(f"model.repack_weights={repack_weights}: use true or false")
+        self.repack_weights = repack_weights
         self.model = resolved.name  # the file identifies the model (cache key, labels)
         self.name = name or resolved.stem
         # Changes what an identical request returns, so the cache key must see it: the serial path keeps
@@ -130,6 +166,8 @@ class LocalLlamaBackend:
         self.cache_salt = f"bytes={resolved.stat().st_size}|repeat_max={self.max_repeat_penalty}"
         if self.n_parallel > 1:
             self.cache_salt += "|engine=batch"
+        if not repack_weights:  # the kernels of weights as stored: other numbers than repacked ones
+            self.cache_salt += "|weights=stored"
         self._warned_ctx = False
         self._formatter = None
 
@@ -156,7 +194,7 @@ class LocalLlamaBackend:
         """(engine, GenRequest): the prompt formatted and tokenized as `create_chat_completion` does."""
         from econ.llm.llama_batch import GenRequest
 
-        engine = _engine(self.path, self.n_ctx, self.n_parallel, self.n_threads)
+        engine = _engine(self.path, self.n_ctx, self.n_parallel, self.n_threads, self.repack_weights)
         llm = engine.llm
         if self._formatter is None:
             self._formatter = chat_formatter(llm)
@@ -177,7 +215,7 @@ class LocalLlamaBackend:
     def _complete_serial(
         self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None
     ) -> Completion:
-        llm, lock = _load(self.path, self.n_ctx, self.n_threads)
+        llm, lock = _load(self.path, self.n_ctx, self.n_threads, self.repack_weights)
         with lock:
             start = time.perf_counter()
             try:

@@ -117,13 +117,13 @@ def check_caches(cfg: Any) -> None:
     from omegaconf import OmegaConf
 
     from econ.embed.cache import EMBEDDING_COLUMNS
-    from econ.llm.cache import COMPLETION_COLUMNS
+    from econ.llm.cache import COMPLETION_COLUMNS, SAMPLED_COLUMNS
 
     wanted = {
-        "llm.cache_path": ("completions", set(COMPLETION_COLUMNS)),
-        "embedder.cache_path": ("embeddings", EMBEDDING_COLUMNS),
+        "llm.cache_path": {"completions": set(COMPLETION_COLUMNS), "sampled": set(SAMPLED_COLUMNS)},
+        "embedder.cache_path": {"embeddings": EMBEDDING_COLUMNS},
     }
-    for key, (table, columns) in wanted.items():
+    for key, tables in wanted.items():
         path = OmegaConf.select(cfg, key, default=None)
         if path and (key != "llm.cache_path" or OmegaConf.select(cfg, "llm.cache", default=False)):
-            check_sqlite(str(path), key, {table: columns})
+            check_sqlite(str(path), key, tables)
