@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -347,14 +348,19 @@ def test_a_study_stopped_by_ctrl_c_mid_method_resumes_on_a_fresh_machine_asking_
     data = write_addition_problems(tmp_path / "data", n_train=2, n_test=4, seed=6)
     out, record = tmp_path / "study", tmp_path / "record"
     stopped: list[Path] = []
+    first_sitting = threading.Event()
+    first_sitting.set()
 
     def responder(request: dict) -> str:
         """Ctrl-C the study (this process) once a compared method has finished one of its four problems."""
-        if not stopped:
-            begun = [path for path in out.glob("compare/runs/*/results_*.jsonl") if path.read_text().count("\n") == 1]
-            if begun:
-                stopped.append(begun[0])
-                os.kill(os.getpid(), signal.SIGINT)
+        if first_sitting.is_set():
+            if stopped:  # later calls outlast the 0.25 s subprocess.run gives its child before killing it
+                time.sleep(2.0)
+            else:
+                begun = [p for p in out.glob("compare/runs/*/results_*.jsonl") if p.read_text().count("\n") == 1]
+                if begun:
+                    stopped.append(begun[0])
+                    os.kill(os.getpid(), signal.SIGINT)
         return addition_responder(request)
 
     argv = [
@@ -374,6 +380,7 @@ def test_a_study_stopped_by_ctrl_c_mid_method_resumes_on_a_fresh_machine_asking_
 
         shutil.rmtree(out)  # a fresh machine: the record restores the study, which goes on where it stopped
         monkeypatch.setenv("ECON_CACHE_DIR", str(tmp_path / "cache2"))
+        first_sitting.clear()
         study.main([*argv, *loopback_overrides(server.base_url)])
         second = [json.dumps(body, sort_keys=True) for body in server.chat_requests()][len(first) :]
     asked_again = [body for body in second if body in set(first)]
