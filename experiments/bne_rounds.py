@@ -7,6 +7,9 @@ commitment held after round k (a problem that stopped earlier keeps its last com
 what the method would have answered), and the executors' actions: mean T and p, their spread across
 problems (does the policy read the problem?) and their change from the round before (does it react
 to what it saw?). Only the records of the policy that results.json names are read.
+
+`training_rows` reads a training run's traces the same way, by blocks of episodes: how the policy's
+round-0 action and the team's accuracy moved while it learned.
 """
 
 from __future__ import annotations
@@ -129,6 +132,65 @@ def per_agent_round0(records: list[dict]) -> list[dict[str, float]]:
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class TrainingBlock:
+    """A block of consecutive training episodes: the team's accuracy and the policy's round-0 action."""
+
+    first_episode: int
+    last_episode: int
+    accuracy: float
+    mean_rounds: float
+    T_mean: float
+    T_across_problems: float
+    p_mean: float
+    p_across_problems: float
+
+
+def training_rows(traces: Path, block: int) -> list[TrainingBlock]:
+    """The `train` records of a training run's traces.jsonl, `block` episodes per row (a resumed
+    episode counts once, its last record)."""
+    latest = {r["episode"]: r for r in read_jsonl(traces) if r.get("kind") == "train"}
+    ordered = [latest[e] for e in sorted(latest)]
+    rows = []
+    for start in range(0, len(ordered), block):
+        chunk = ordered[start : start + block]
+        per_problem = {
+            column: [statistics.fmean(a[column] for a in r["rounds"][0]["actions"]) for r in chunk] for column in (0, 1)
+        }
+        rows.append(
+            TrainingBlock(
+                first_episode=chunk[0]["episode"],
+                last_episode=chunk[-1]["episode"],
+                accuracy=statistics.fmean(bool(r["correct"]) for r in chunk),
+                mean_rounds=statistics.fmean(len(r["rounds"]) for r in chunk),
+                T_mean=statistics.fmean(per_problem[0]),
+                T_across_problems=_std(per_problem[0]),
+                p_mean=statistics.fmean(per_problem[1]),
+                p_across_problems=_std(per_problem[1]),
+            )
+        )
+    return rows
+
+
+def training_markdown(rows: list[TrainingBlock]) -> str:
+    """The training blocks as a markdown table."""
+    lines = [
+        (
+            "**The policy in training** (by block of episodes: the team's accuracy on its training problems, "
+            "rounds played, and the executors' round-0 action, mean and spread of the per-problem mean)"
+        ),
+        "",
+        "| episodes | accuracy | mean rounds | T mean | T across problems | p mean | p across problems |",
+        "|" + "---|" * 7,
+    ]
+    lines += [
+        f"| {r.first_episode}–{r.last_episode} | {r.accuracy:.0%} | {r.mean_rounds:.2f} | {r.T_mean:.3f} "
+        f"| {r.T_across_problems:.3f} | {r.p_mean:.3f} | {r.p_across_problems:.3f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
 
 
 def _num(x: float | None, spec: str = ".3f") -> str:

@@ -11,8 +11,8 @@ cache, so a study that does not finish in one sitting finishes in the next with 
 2. compare: `compare_methods.py --ckpt <train>/last.ckpt --own-settings` on --limit test problems, the same
    problems for every method: single, self_consistency and mad at ECON's calls per problem, mad at its own
    N x 2 rounds (and self_consistency at its own n), econ_no_bne, econ (K rounds), econ_fixed_action.
-3. report: <out>/study.md: the comparison table, what the BNE rounds and the learned policy did
-   (bne_rounds.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
+3. report: <out>/study.md: the comparison table, what the BNE rounds and the learned policy did, in
+   training and after it (bne_rounds.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
    over sittings, and the machine's load while it ran (sampled from /proc/loadavg into load.csv).
 
 On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
@@ -59,6 +59,7 @@ REPLAY_TOLERANCE = 1e-3  # |ΔT|, |Δp| within which a recorded reply serves a r
 STAGE_PRODUCTS = {"train": "train/last.ckpt", "compare": "compare/compare.csv"}
 CARRIED = ("study_state.json", "load.csv", "compare/runs/*/results_*.jsonl")  # what --record keeps, besides responses
 ROUND_METHODS = ("econ", "econ_fixed_action")  # the methods that play BNE rounds
+TRAINING_BLOCK = 10  # training episodes per row of the report's policy-in-training table
 Z_95, Z_80 = 1.96, 0.8416  # two-sided 5% test, 80% power
 
 
@@ -436,6 +437,8 @@ def write_report(args: argparse.Namespace, state: StudyState, command: str) -> P
         *verdicts(rows),
         "",
         "## The BNE rounds and the learned policy",
+        "",
+        bne_rounds.training_markdown(bne_rounds.training_rows(args.out / "train" / "traces.jsonl", TRAINING_BLOCK)),
         "",
         "\n\n".join(round_tables),
         "",

@@ -99,6 +99,27 @@ def test_round_table_holds_a_stopped_problems_last_commitment_and_measures_the_a
     assert "| 1 | 1 (50%) | 100% | 100.0%" in text
 
 
+def test_training_table_reads_each_episode_once_by_blocks_and_skips_evaluation_records(tmp_path):
+    def episode(n: int, correct: bool, actions: list[list[float]], rounds: int = 1) -> dict:
+        return {"kind": "train", "episode": n, "correct": correct, "rounds": [{"actions": actions}] * rounds}
+
+    traces = tmp_path / "traces.jsonl"
+    lines = [
+        episode(1, False, [[0.4, 0.1], [0.6, 0.1]]),
+        episode(1, True, [[0.6, 0.3], [0.8, 0.3]], rounds=3),  # resumed: the last record stands
+        episode(2, False, [[1.0, 0.5], [1.0, 0.5]]),
+        {"kind": "eval", "episode": 2, "correct": True, "rounds": [{"actions": [[9.0, 9.0]]}]},
+        episode(3, True, [[1.5, 0.8], [1.5, 0.8]], rounds=2),
+    ]
+    traces.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    first, second = bne_rounds.training_rows(traces, block=2)
+    assert (first.first_episode, first.last_episode, first.accuracy, first.mean_rounds) == (1, 2, 0.5, 2.0)
+    assert first.T_mean == pytest.approx((0.7 + 1.0) / 2) and first.T_across_problems == pytest.approx(0.15)
+    assert first.p_mean == pytest.approx(0.4) and first.p_across_problems == pytest.approx(0.1)
+    assert (second.first_episode, second.last_episode, second.accuracy, second.T_mean) == (3, 3, 1.0, 1.5)
+    assert "| 1–2 | 50% | 2.00 | 0.850 | 0.150 | 0.400 | 0.100 |" in bne_rounds.training_markdown([first, second])
+
+
 def test_round_table_of_a_dir_without_results_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"^RUN_DIR=.*: no results.json; pass a finished run dir"):
         bne_rounds.episodes(tmp_path, "econ")
@@ -276,6 +297,7 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
     ):
         assert f"| {method} |" in report, method
     assert "## What the paired intervals say" in report and "by BNE round" in report
+    assert "**The policy in training**" in report and "| 1–2 |" in report
     assert "## What each protocol did" in report and "max_rounds" in report
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]
