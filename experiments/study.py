@@ -12,7 +12,7 @@ cache, so a study that does not finish in one sitting finishes in the next with 
    problems for every method: single, self_consistency and mad at ECON's calls per problem, mad at its own
    N x 2 rounds (and self_consistency at its own n), econ_no_bne, econ (K rounds), econ_fixed_action.
 3. report: <out>/study.md: the comparison table, what the BNE rounds and the learned policy did, in
-   training and after it (bne_rounds.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
+   training and after it (bne_rounds.py), what the trained critic says of that policy (critic_probe.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
    over sittings, and the machine's load while it ran (sampled from /proc/loadavg into load.csv).
 
 On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
@@ -51,7 +51,7 @@ from econ.errors import ConfigError  # noqa: E402
 from econ.llm.cache import ResponseCache, read_dump  # noqa: E402
 from econ.run.job import run_or_exit  # noqa: E402
 from econ.run.writable import replace_text  # noqa: E402
-from experiments import bne_rounds, compare_methods  # noqa: E402
+from experiments import bne_rounds, compare_methods, critic_probe  # noqa: E402
 
 LOAD_EVERY_S = 30.0
 RESPONSES = "responses.sqlite"  # the study's own response cache, under --out
@@ -439,6 +439,8 @@ def write_report(args: argparse.Namespace, state: StudyState, command: str) -> P
         "## The BNE rounds and the learned policy",
         "",
         bne_rounds.training_markdown(bne_rounds.training_rows(args.out / "train" / "traces.jsonl", TRAINING_BLOCK)),
+        "",
+        critic_probe.markdown(critic_probe.probe_checkpoint(args.out / STAGE_PRODUCTS["train"])),
         "",
         "\n\n".join(round_tables),
         "",

@@ -298,6 +298,7 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
         assert f"| {method} |" in report, method
     assert "## What the paired intervals say" in report and "by BNE round" in report
     assert "**The policy in training**" in report and "| 1–2 |" in report
+    assert "**What the trained critic says about its policy**" in report
     assert "## What each protocol did" in report and "max_rounds" in report
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]
