@@ -6,9 +6,11 @@ Each executor answers right with probability 0.9 − 0.6·u_T (u_T its normalise
 the best policy lowers T. The real runner, learner and Lightning loop play it (see
 econ/devtools/bandit.py) with the default config unless overridden. Per seed it prints the mean
 round-0 μ_T on 40 held-out problems before and after training, the mean played u_T per BNE round
-over the first and last 100 episodes, and the wall time of an update; then how many seeds moved
+over the first and last 100 episodes (a quarter of a shorter run), and the wall time of an update; then how many seeds moved
 the policy the right way (μ_T by more than 0.1, and the played u_T in every round). `--control`
-plays the game where correctness rises with T instead.
+plays the game where correctness rises with T instead. `--slope` sets how much correctness falls
+over the T range (0.6), `--spread` how much the problems' own difficulties spread it (0: none; see
+econ/devtools/bandit.py): the real game's reward is mostly which problem was drawn.
 """
 
 from __future__ import annotations
@@ -34,17 +36,23 @@ def main() -> None:
         action="store_true",
         help="play the control game, where correctness rises with T: the policy must raise it",
     )
+    parser.add_argument("--slope", type=float, default=0.6, help="fall of P(right) over the T range")
+    parser.add_argument("--spread", type=float, default=0.0, help="spread of the problems' own difficulty")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config, e.g. learner.lr=3e-4")
     args = parser.parse_args()
     torch.set_num_threads(1)  # what learner.torch_threads sets in a run
 
     right = 0
+    window = max(1, min(100, args.episodes // 4))  # episodes whose played u_T opens and closes the run
     print(
-        f"{'seed':>4}  {'mu_T before':>11}  {'mu_T after':>10}  played u_T per round (first -> last 100 ep.)"
+        f"{'seed':>4}  {'mu_T before':>11}  {'mu_T after':>10}  played u_T per round (first -> last {window} ep.)"
         f"  {'s/update':>8}"
     )
     for seed in range(args.seeds):
-        outcome = train_bandit(seed, args.episodes, tuple(args.overrides), slope=-0.6 if args.control else 0.6)
+        slope = -args.slope if args.control else args.slope
+        outcome = train_bandit(
+            seed, args.episodes, tuple(args.overrides), window=window, slope=slope, spread=args.spread
+        )
         module = outcome.module
         start = time.perf_counter()
         module.update()  # one more update, timed alone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from econ.devtools.bandit import train_bandit
+from econ.devtools.bandit import TemperatureBandit, difficulty, train_bandit
 from econ.errors import ConfigError
 from econ.learner.checkpoint import check_compatible
 from econ.learner.module import GROUPS
@@ -19,6 +19,17 @@ def one_torch_thread():
     torch.set_num_threads(1)  # what learner.torch_threads sets in a run
     yield
     torch.set_num_threads(threads)
+
+
+def test_the_synthetic_problems_difficulty_is_their_own_in_every_round_and_p_stays_a_probability():
+    first = "<problem>\nSynthetic problem 3 of seed 0.\n</problem>\n\nSolve the problem."
+    later = "<problem>\nSynthetic problem 3 of seed 0.\n</problem>\n\nYour previous answer: 12"
+    other = "<problem>\nSynthetic problem 4 of seed 0.\n</problem>\n\nSolve the problem."
+    assert difficulty(first) == difficulty(later) != difficulty(other) and 0 <= difficulty(other) < 1
+    game = TemperatureBandit((0.1, 2.0), p_max=0.9, slope=0.6, spread=0.8)
+    assert game.p_correct(0.1, 0.0) == pytest.approx(0.9) and game.p_correct(2.0, 0.5) == 0.0
+    assert game.p_correct(1.05, 0.25) == pytest.approx(0.9 - 0.2 - 0.3)
+    assert TemperatureBandit((0.1, 2.0)).p_correct(1.05, 0.99) == pytest.approx(0.6)  # no spread: alike
 
 
 def test_an_update_takes_updates_per_step_critic_steps_and_delays_the_policy():

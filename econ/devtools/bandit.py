@@ -7,6 +7,10 @@ probability p_max − slope·u_T, u_T = (T − T_min)/(T_max − T_min) its norm
 otherwise a wrong number; the coordinator writes no JSON, so the commitment is the executors'
 majority. With the default slope the best policy plays u_T = 0 in every round; a negative slope
 (correctness rising with T) is the control: the same learner must then raise T.
+
+`spread` gives the problems difficulties of their own, as real ones have: problem j's p_max is
+lowered by spread·h_j, h_j ∈ [0, 1) from a hash of its text, so most of the reward's variance is
+which problem was drawn and only the rest is the action's. With spread 0 every problem is alike.
 """
 
 from __future__ import annotations
@@ -49,24 +53,27 @@ class HashEmbedder:
 
 
 class TemperatureBandit:
-    """An LLM backend for the synthetic game: P(executor right) = p_max − slope·u_T, seeded by the call's seed."""
+    """An LLM backend for the synthetic game: P(executor right) = p_max − spread·h_j − slope·u_T (clamped to
+    [0, 1]), h_j the problem's hashed difficulty, seeded by the call's seed."""
 
     backend = "synthetic"
     model = "temperature-bandit"
 
-    def __init__(self, t_bounds: tuple[float, float], p_max: float = 0.9, slope: float = 0.6):
+    def __init__(self, t_bounds: tuple[float, float], p_max: float = 0.9, slope: float = 0.6, spread: float = 0.0):
         self.t_low, self.t_high = t_bounds
-        self.p_max, self.slope = p_max, slope
+        self.p_max, self.slope, self.spread = p_max, slope, spread
 
-    def p_correct(self, temperature: float) -> float:
-        return self.p_max - self.slope * (temperature - self.t_low) / (self.t_high - self.t_low)
+    def p_correct(self, temperature: float, difficulty: float = 0.0) -> float:
+        u_t = (temperature - self.t_low) / (self.t_high - self.t_low)
+        return min(1.0, max(0.0, self.p_max - self.spread * difficulty - self.slope * u_t))
 
     async def complete(
         self, messages: list[Message], sampling: Sampling, json_schema: JsonSchema | None = None
     ) -> Completion:
         if messages[0]["content"] == prompts.EXECUTOR_SYSTEM:
             rng = random.Random(sampling.seed)
-            answer = GOLD if rng.random() < self.p_correct(sampling.temperature) else str(rng.randint(10, 99))
+            p_right = self.p_correct(sampling.temperature, difficulty(messages[-1]["content"]))
+            answer = GOLD if rng.random() < p_right else str(rng.randint(10, 99))
             text = f"Working it out step by step. \\boxed{{{answer}}}"
         elif "strategy" in messages[-1]["content"].lower():
             text = STRATEGY
@@ -76,6 +83,12 @@ class TemperatureBandit:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def difficulty(prompt: str) -> float:
+    """h ∈ [0, 1) from a hash of the problem block of an executor's prompt (the same in every round)."""
+    problem = prompt.split("</problem>", 1)[0]
+    return int(hashlib.sha256(problem.encode()).hexdigest()[:8], 16) / 16**8
 
 
 class _NoTraces:
@@ -106,10 +119,11 @@ def train_bandit(
     window: int = 100,
     probes: int = 40,
     slope: float = 0.6,
+    spread: float = 0.0,
 ) -> BanditOutcome:
     """Train ECON on the synthetic game for `episodes` episodes with the given config overrides.
 
-    P(right) = 0.9 − slope·u_T; a negative slope uses 0.3 − slope·u_T, so it stays in [0.3, 0.9].
+    P(right) = 0.9 − spread·h_j − slope·u_T; a negative slope uses 0.3 − slope·u_T (spread 0: in [0.3, 0.9]).
     """
     from econ.config.settings import load_settings
     from econ.learner.module import ECONModule
@@ -119,7 +133,7 @@ def train_bandit(
     torch.manual_seed(seed)
     embedder = HashEmbedder()
     module = ECONModule(load_settings(cfg), obs_dim=embedder.dim)
-    backend = TemperatureBandit(tuple(agents.temperature_bounds), 0.9 if slope >= 0 else 0.3, slope)
+    backend = TemperatureBandit(tuple(agents.temperature_bounds), 0.9 if slope >= 0 else 0.3, slope, spread)
     client = LLMClient(backend, cache=None, max_concurrency=agents.n_agents, max_retries=0)
     runner = EpisodeRunner(client, embedder, GameSettings.from_config(cfg))
     problems = [
