@@ -2,20 +2,10 @@
 
     python experiments/critic_probe.py CKPT [--points 21] [--out DIR]
 
-The policy μ is trained by ascending Q_tot(b, μ(b)) through the mixer (econ/nn/losses.py), one
-small step at a time from where it stands. This reads, from the checkpoint alone (no LLM, no
-embedder), whether that walk went where the critic itself would send it:
-
-- the policy's action and the critic's best response (argmax of Q_i over a grid of actions, as the
-  episode's best-response gap ε measures it), in sampling units T and p;
-- Q_i along T (p held at the policy's) and along p (T held at the policy's), mean over beliefs;
-- which way the policy loss moves the action from where it is: the descent direction of −Q_tot and
-  of λ_sd·L_sd in u, mean and the share of (transition, executor) pairs it raises T or p for;
-- the buffer's actions: the part of the action space the critic has data on.
-
-A policy that walked uphill on a local slope of the critic, into actions the buffer does not cover,
-shows here as a best-response gap that stays large while the descent direction points away from
-the critic's own argmax.
+From the checkpoint alone (no LLM, no embedder; a second): the policy's mean T and p, the critic's
+best response and the best-response gap ε, Q_i along T and along p around the policy's action,
+which way the policy loss moves the action and for what share of executor-rounds, and the range of
+actions the buffer holds (econ/learner/probe.py, which the learner also logs at every update).
 """
 
 from __future__ import annotations
@@ -23,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -35,90 +25,10 @@ from econ.config.settings import settings_from_hparams  # noqa: E402
 from econ.errors import ConfigError  # noqa: E402
 from econ.learner.checkpoint import load_checkpoint_file  # noqa: E402
 from econ.learner.module import ECONModule  # noqa: E402
-from econ.nn import Networks, collate  # noqa: E402
+from econ.learner.probe import Probe, probe  # noqa: E402
+from econ.nn import collate  # noqa: E402
 from econ.nn.belief import BEST_RESPONSE_GRID  # noqa: E402
-from econ.nn.losses import _frozen, similarity_diff_loss  # noqa: E402
-from econ.nn.transition import TransitionBatch  # noqa: E402
 from econ.run.job import run_or_exit  # noqa: E402
-
-PROFILE_POINTS = 5  # points of the Q_i profiles along T and along p
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The critic's view of the policy, over every (transition, executor) of the buffer; T, p in sampling units."""
-
-    pairs: int
-    policy_T: float
-    policy_p: float
-    best_response_T: float
-    best_response_p: float
-    best_response_gap: float  # mean of max_u Q_i(b, u) − Q_i(b, μ(b))
-    q_along_T: list[tuple[float, float]]  # (T, mean Q_i) with p at the policy's
-    q_along_p: list[tuple[float, float]]  # (p, mean Q_i) with T at the policy's
-    ascent_T: float  # mean descent direction of −Q_tot in u_T (> 0: the policy loss raises T)
-    ascent_p: float
-    raises_T: float  # share of pairs for which it raises T
-    raises_p: float
-    sd_T: float  # the same for λ_sd·L_sd
-    sd_p: float
-    buffer_T: tuple[float, float, float, float]  # mean, std, min, max of the buffer's played T
-    buffer_p: tuple[float, float, float, float]
-
-
-def _summary(values: torch.Tensor) -> tuple[float, float, float, float]:
-    return (values.mean().item(), values.std().item(), values.min().item(), values.max().item())
-
-
-def probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int = BEST_RESPONSE_GRID) -> Probe:
-    """Read the critic around the policy's actions on the batch's beliefs (nets in eval mode)."""
-    belief_net = nets.belief
-    belief = belief_net(batch.obs, batch.flags).detach()  # (B, N, belief_dim)
-    u = belief_net.action_mean(belief).detach().requires_grad_(True)  # (B, N, 2)
-    q_tot = _frozen(nets.mixer, _frozen(belief_net.critic, belief, u), _frozen(nets.encoder, belief), belief)
-    ascent = -torch.autograd.grad(-q_tot.mean(), u)[0]
-    commitment = nets.mixer.project_commitment(batch.commitment).detach()
-    sd = lambda_sd * similarity_diff_loss(_frozen(nets.mixer.action_features, u), commitment)
-    sd_descent = -torch.autograd.grad(sd, u)[0]
-    u = u.detach()
-
-    with torch.no_grad():
-        axis = torch.linspace(0.0, 1.0, points)
-        grid = torch.cartesian_prod(axis, axis)  # (G, 2)
-        b, n, dim = belief.shape
-        q_grid = belief_net.critic(belief.unsqueeze(2).expand(b, n, len(grid), dim), grid.expand(b, n, len(grid), 2))
-        best = grid[q_grid.argmax(dim=-1)]  # (B, N, 2)
-        gap = q_grid.max(dim=-1).values - belief_net.q_value(belief, u)
-
-        def along(column: int) -> list[tuple[float, float]]:
-            out = []
-            for x in torch.linspace(0.0, 1.0, PROFILE_POINTS):
-                moved = u.clone()
-                moved[..., column] = x
-                value = belief_net.scale_action(moved)[..., column].mean().item()
-                out.append((value, belief_net.q_value(belief, moved).mean().item()))
-            return out
-
-        policy, best_action = belief_net.scale_action(u), belief_net.scale_action(best)
-        played = belief_net.scale_action(batch.action)
-        return Probe(
-            pairs=b * n,
-            policy_T=policy[..., 0].mean().item(),
-            policy_p=policy[..., 1].mean().item(),
-            best_response_T=best_action[..., 0].mean().item(),
-            best_response_p=best_action[..., 1].mean().item(),
-            best_response_gap=gap.clamp(min=0.0).mean().item(),
-            q_along_T=along(0),
-            q_along_p=along(1),
-            ascent_T=ascent[..., 0].mean().item(),
-            ascent_p=ascent[..., 1].mean().item(),
-            raises_T=(ascent[..., 0] > 0).float().mean().item(),
-            raises_p=(ascent[..., 1] > 0).float().mean().item(),
-            sd_T=sd_descent[..., 0].mean().item(),
-            sd_p=sd_descent[..., 1].mean().item(),
-            buffer_T=_summary(played[..., 0]),
-            buffer_p=_summary(played[..., 1]),
-        )
 
 
 def probe_checkpoint(path: Path, points: int = BEST_RESPONSE_GRID) -> Probe:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from econ.config.settings import NetworkSettings
 from econ.devtools.runs import TINY_NETWORKS, write_untrained_checkpoint
 from econ.errors import ConfigError
+from econ.learner import probe as learner_probe
 from econ.nn import Networks, Transition, TransitionBatch, collate
 from econ.nn.observation import FLAGS, TEXT_FIELDS
 from experiments import critic_probe
@@ -57,7 +58,7 @@ def planted_networks() -> Networks:
 
 def test_the_probe_finds_the_critics_best_response_and_the_way_the_policy_loss_moves_the_action():
     batch: TransitionBatch = collate(transitions(4, OBS_DIM, N))
-    result = critic_probe.probe(planted_networks(), batch, lambda_sd=0.1)
+    result = learner_probe.probe(planted_networks(), batch, lambda_sd=0.1)
     t_low, t_span, p_low, p_span = 0.1, 1.9, 0.1, 0.8  # the default sampling bounds
     assert result.pairs == 4 * N
     assert result.policy_T == pytest.approx(t_low + t_span * POLICY_U[0], abs=1e-5)

@@ -32,6 +32,16 @@ def test_the_synthetic_problems_difficulty_is_their_own_in_every_round_and_p_sta
     assert TemperatureBandit((0.1, 2.0)).p_correct(1.05, 0.99) == pytest.approx(0.6)  # no spread: alike
 
 
+def test_an_update_reports_the_critics_view_and_splits_its_move_into_the_policy_and_belief_steps():
+    module = train_bandit(0, episodes=10, overrides=(*SMALL, "learner.updates_per_step=1")).module  # step 1
+    stepped, held = module.update(), module.update()  # gradient steps 2 and 3: policy_delay 2 moves μ on the 2nd
+    assert stepped["probe/dT_policy_step"] != 0 and held["probe/dT_policy_step"] == 0.0
+    assert held["probe/dp_policy_step"] == 0.0 and held["probe/dT_belief_step"] != 0
+    for report in (stepped, held):
+        assert 0.1 <= report["probe/policy_T"] <= 2.0 and 0.1 <= report["probe/best_response_T"] <= 2.0
+        assert report["probe/best_response_gap"] >= 0 and 0 <= report["probe/raises_T"] <= 1
+
+
 def test_an_update_takes_updates_per_step_critic_steps_and_delays_the_policy():
     outcome = train_bandit(0, episodes=20, overrides=(*SMALL, "learner.updates_per_step=4", "learner.policy_delay=2"))
     module = outcome.module
