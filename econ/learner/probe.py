@@ -28,6 +28,7 @@ from econ.nn.losses import frozen_call, similarity_diff_loss
 from econ.nn.transition import TransitionBatch
 
 PROFILE_POINTS = 5  # points of the Q_i profiles along T and along p
+GRID_CHUNK = 256  # (transition, executor) pairs whose action grid the critic scores at once
 HEAD = "action_head."  # the policy head's parameters in a BeliefNetwork state dict
 
 
@@ -86,9 +87,15 @@ def probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int 
         axis = torch.linspace(0.0, 1.0, points)
         grid = torch.cartesian_prod(axis, axis)  # (G, 2)
         b, n, dim = belief.shape
-        q_grid = belief_net.critic(belief.unsqueeze(2).expand(b, n, len(grid), dim), grid.expand(b, n, len(grid), 2))
-        best = grid[q_grid.argmax(dim=-1)]  # (B, N, 2)
-        gap = q_grid.max(dim=-1).values - belief_net.q_value(belief, u)
+        flat = belief.reshape(b * n, dim)
+        best_q, best_index = [], []
+        for chunk in flat.split(GRID_CHUNK):  # bounded memory: chunk × G critic rows at a time
+            q_grid = belief_net.critic(chunk.unsqueeze(1).expand(-1, len(grid), dim), grid.expand(len(chunk), -1, 2))
+            top = q_grid.max(dim=-1)
+            best_q.append(top.values)
+            best_index.append(top.indices)
+        best = grid[torch.cat(best_index)].reshape(b, n, 2)
+        gap = torch.cat(best_q).reshape(b, n) - belief_net.q_value(belief, u)
 
         def along(column: int) -> list[tuple[float, float]]:
             out = []
