@@ -178,11 +178,14 @@ def training_rows(traces: Path, block: int) -> list[TrainingBlock]:
 
 
 def training_markdown(rows: list[TrainingBlock]) -> str:
-    """The training blocks as a markdown table."""
+    """The training blocks as a markdown table, or one line saying the run's traces held no episode."""
+    if not rows:
+        return "No training episodes in the training run's traces.jsonl."
     lines = [
         (
             "**The policy in training** (by block of episodes: the team's accuracy on its training problems, "
-            "rounds played, and the executors' round-0 action, mean and spread of the per-problem mean)"
+            "rounds played, and the executors' round-0 action as played, exploration noise included: mean "
+            "and spread of the per-problem mean)"
         ),
         "",
         "| episodes | accuracy | mean rounds | T mean | T across problems | p mean | p across problems |",
@@ -199,7 +202,7 @@ def training_markdown(rows: list[TrainingBlock]) -> str:
 UPDATE_COLUMNS = (
     ("policy_T", "policy T"),
     ("best_response_T", "critic's best T"),
-    ("raises_T", "loss raises T for"),
+    ("raises_T", "∂Q_tot/∂u_T > 0 for"),
     ("dT_policy_step", "ΔT policy step"),
     ("dT_belief_step", "ΔT belief step"),
     ("policy_p", "policy p"),
@@ -211,16 +214,23 @@ UPDATE_COLUMNS = (
 )
 
 
+SIGNED_UPDATE_KEYS = {"dT_policy_step", "dT_belief_step", "dp_policy_step", "dp_belief_step"}
+
+
 def update_rows(metrics: Path) -> list[dict[str, float]]:
     """Per update, the `probe/*` metrics of a training run's metrics.csv (the last value of each, as a
     resumed run appends), with the episode it followed; [] when the run logged none."""
     if not metrics.is_file():
         return []
     by_step: dict[int, dict[str, float]] = {}
-    with metrics.open() as handle:
+    with metrics.open(newline="") as handle:
         for row in csv.DictReader(handle):
-            if row["metric"].startswith("probe/"):
-                by_step.setdefault(int(row["step"]), {})[row["metric"].removeprefix("probe/")] = float(row["value"])
+            try:  # a killed run leaves a torn last row, and the resumed one appends after it
+                step, metric, value = int(row["step"]), row["metric"], float(row["value"])
+            except (TypeError, ValueError):
+                continue
+            if metric.startswith("probe/"):
+                by_step.setdefault(step, {})[metric.removeprefix("probe/")] = value
     return [{"episode": step, **values} for step, values in sorted(by_step.items())]
 
 
@@ -229,18 +239,22 @@ def _update_cell(value: float | None, key: str) -> str:
         return "–"
     if key == "raises_T":
         return f"{value:.0%}"
-    return f"{value:+.3f}" if key.startswith("d") else f"{value:.3f}"
+    return f"{value:+.3f}" if key in SIGNED_UPDATE_KEYS else f"{value:.3f}"
 
 
 def updates_markdown(rows: list[dict[str, float]]) -> str:
     """The updates as a markdown table, or one line saying the run logged none."""
     if not rows:
-        return "No `probe/*` metrics in the training run's metrics.csv (trained before the learner logged them)."
+        return (
+            "No `probe/*` metrics in the training run's metrics.csv (trained before the learner logged them, "
+            "or with logger=none)."
+        )
     lines = [
         (
             "**What each update did** (on the replay buffer's beliefs, before the update: the policy's mean "
-            "action, the critic's best response, the share of executor-rounds for which the policy loss raises "
-            "T; then how far the update moved the mean action by its policy-head step and by its belief-body step)"
+            "action, the critic's best response, the share of executor-rounds whose ∂Q_tot/∂u_T favours a "
+            "higher T; then how far the update moved the mean action by its policy-head step and by its "
+            "belief-body step)"
         ),
         "",
         "| after episode | " + " | ".join(label for _, label in UPDATE_COLUMNS) + " |",

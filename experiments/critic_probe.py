@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))  # `python experiments/critic_probe.py` from a che
 
 from econ.config.settings import settings_from_hparams  # noqa: E402
 from econ.errors import ConfigError  # noqa: E402
-from econ.learner.checkpoint import load_checkpoint_file  # noqa: E402
+from econ.learner.checkpoint import CHECKPOINT_FORMAT, CKPT_FIX, load_checkpoint_file  # noqa: E402
 from econ.learner.module import ECONModule  # noqa: E402
 from econ.learner.probe import Probe, probe  # noqa: E402
 from econ.nn import collate  # noqa: E402
@@ -34,18 +34,23 @@ from econ.run.job import run_or_exit  # noqa: E402
 def probe_checkpoint(path: Path, points: int = BEST_RESPONSE_GRID) -> Probe:
     """The probe on a checkpoint's own networks and replay buffer."""
     checkpoint = load_checkpoint_file(path, "CKPT")
+    if points < 2:
+        raise ConfigError(f"--points={points}: the action grid needs at least 2 points per axis; pass 21")
+    if checkpoint.get("econ_state", {}).get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"CKPT={path}: not a format-{CHECKPOINT_FORMAT} econ checkpoint; {CKPT_FIX} with this version of econ"
+        )
     hparams = checkpoint["hyper_parameters"]
     module = ECONModule(settings_from_hparams(hparams["econ"]), obs_dim=hparams["obs_dim"])
     module.restore(checkpoint)
     transitions = [t for episode in module.buffer for t in episode]
     if not transitions:
         raise ConfigError(f"CKPT={path}: its replay buffer is empty; probe a checkpoint that has played episodes")
-    module.nets.eval()
     return probe(module.nets, collate(transitions), module.lambdas.sd, points)
 
 
 def markdown(result: Probe) -> str:
-    """The probe as markdown: actions, the two Q_i profiles, the policy loss's directions, coverage."""
+    """The probe as markdown: actions, the two Q_i profiles, the policy loss's gradients, coverage."""
     r = result
 
     def profile(name: str, rows: list[tuple[float, float]]) -> str:
@@ -61,9 +66,9 @@ def markdown(result: Probe) -> str:
         f"| buffer's played actions, mean ± std [min, max] | {r.buffer_T[0]:.3f} ± {r.buffer_T[1]:.3f} "
         f"[{r.buffer_T[2]:.2f}, {r.buffer_T[3]:.2f}] | {r.buffer_p[0]:.3f} ± {r.buffer_p[1]:.3f} "
         f"[{r.buffer_p[2]:.2f}, {r.buffer_p[3]:.2f}] |",
-        f"| −Q_tot's step on μ (normalised units), mean; share raising it | {r.ascent_T:+.2e}; {r.raises_T:.0%} "
-        f"| {r.ascent_p:+.2e}; {r.raises_p:.0%} |",
-        f"| λ_sd·L_sd's step on μ, mean | {r.sd_T:+.2e} | {r.sd_p:+.2e} |",
+        f"| ∂Q_tot/∂u at μ per executor-round, mean; share > 0 | {r.dq_T:+.2e}; {r.raises_T:.0%} "
+        f"| {r.dq_p:+.2e}; {r.raises_p:.0%} |",
+        f"| −∂(λ_sd·L_sd)/∂u at μ, mean | {r.dsd_T:+.2e} | {r.dsd_p:+.2e} |",
         "",
         f"Best-response gap ε (mean): {r.best_response_gap:.4f}.",
         f"Q_i along T: {profile('T', r.q_along_T)}.",
@@ -78,8 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=BEST_RESPONSE_GRID, help="grid points per action axis")
     parser.add_argument("--out", type=Path, default=None, help="where to write critic_probe.json/.md")
     args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny networks: one thread is the fastest here and leaves the other core free
-    result = probe_checkpoint(args.ckpt, args.points)
+    try:
+        result = probe_checkpoint(args.ckpt, args.points)
+    finally:
+        torch.set_num_threads(threads)
     text = markdown(result)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -129,6 +129,7 @@ def test_update_table_reads_each_updates_last_probe_and_says_when_a_run_logged_n
         "10,probe/dT_policy_step,0.05\n"
         "10,probe/raises_T,1.0\n"
         "10,probe/policy_T,0.8\n"  # a resumed run appends: the last value stands
+        "20,probe/dT_pol\r\n"  # torn by a kill; the resumed run went on after it
         "20,probe/policy_T,1.1\n"
     )
     first, second = bne_rounds.update_rows(metrics)

@@ -4,19 +4,23 @@ The policy μ ascends Q_tot(b, μ(b)) through the mixer one small step at a time
 while the critic-side losses move the belief body that μ reads. On the beliefs of the replay buffer:
 
 - `probe`: the policy's mean action, the critic's best response (argmax of Q_i over the action grid
-  the best-response gap ε uses) and ε, Q_i along T and along p around the policy's action, which way
-  the policy loss moves the action (−Q_tot's and λ_sd·L_sd's descent direction in u, and the share of
-  executor-rounds it raises T or p for), and the range of the buffer's played actions;
+  the best-response gap ε uses) and ε, Q_i along T and along p around the policy's action, the
+  gradients the policy loss follows (∂Q_tot/∂u and −∂(λ_sd·L_sd)/∂u per executor-round, their mean
+  and the share of executor-rounds whose ∂Q_tot/∂u favours a higher T or p), and the range of the
+  buffer's played actions;
 - `update_moves`: how far one update moved the mean action, split into the policy head's step (new
   head, old body) and the belief body's step (old head, new body).
 
-The learner logs both at every update (`probe/*` metrics); experiments/critic_probe.py reads a
-checkpoint with them. No randomness is drawn and no parameter's gradient is touched.
+The learner logs a summary of both at every update (`probe/*` metrics); experiments/critic_probe.py
+reads a checkpoint with the whole probe. Both run in eval mode (the caller's mode is restored): no
+randomness is drawn and no parameter's gradient is touched, so training is the same with or without.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
@@ -34,7 +38,11 @@ HEAD = "action_head."  # the policy head's parameters in a BeliefNetwork state d
 
 @dataclass(frozen=True)
 class Probe:
-    """The critic's view of the policy over every (transition, executor) of a batch; T, p in sampling units."""
+    """The critic's view of the policy over every (transition, executor) of a batch.
+
+    Actions (policy, best response, profiles, buffer) are in sampling units T and p; the gradients
+    (`dq_*`, `dsd_*`) are per executor-round, with respect to the normalised action u.
+    """
 
     pairs: int
     policy_T: float
@@ -44,12 +52,12 @@ class Probe:
     best_response_gap: float  # mean of max_u Q_i(b, u) − Q_i(b, μ(b))
     q_along_T: list[tuple[float, float]]  # (T, mean Q_i) with p at the policy's
     q_along_p: list[tuple[float, float]]  # (p, mean Q_i) with T at the policy's
-    ascent_T: float  # mean descent direction of −Q_tot in u_T (> 0: the policy loss raises T)
-    ascent_p: float
-    raises_T: float  # share of pairs for which it raises T
+    dq_T: float  # mean ∂Q_tot/∂u_T (> 0: the policy loss's −Q_tot term favours a higher T)
+    dq_p: float
+    raises_T: float  # share of pairs whose ∂Q_tot/∂u_T > 0
     raises_p: float
-    sd_T: float  # the same for λ_sd·L_sd
-    sd_p: float
+    dsd_T: float  # mean −∂(λ_sd·L_sd)/∂u_T, the similarity term's pull
+    dsd_p: float
     buffer_T: tuple[float, float, float, float]  # mean, std, min, max of the batch's played T
     buffer_p: tuple[float, float, float, float]
 
@@ -65,11 +73,27 @@ class UpdateMoves:
 
 
 def _summary(values: Tensor) -> tuple[float, float, float, float]:
-    return (values.mean().item(), values.std().item(), values.min().item(), values.max().item())
+    return (values.mean().item(), values.std(correction=0).item(), values.min().item(), values.max().item())
+
+
+@contextmanager
+def _evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """The module in eval mode (no dropout, so no randomness drawn), its own mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int = BEST_RESPONSE_GRID) -> Probe:
-    """Read the critic around the policy's actions on the batch's beliefs (nets in eval mode)."""
+    """Read the critic around the policy's actions on the batch's beliefs."""
+    with _evaluating(nets):
+        return _probe(nets, batch, lambda_sd, points)
+
+
+def _probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int) -> Probe:
     belief_net = nets.belief
     with torch.no_grad():
         belief = belief_net(batch.obs, batch.flags)  # (B, N, belief_dim)
@@ -78,10 +102,12 @@ def probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int 
         u_live = u.clone().requires_grad_(True)
         q_i = frozen_call(belief_net.critic, belief, u_live)
         q_tot = frozen_call(nets.mixer, q_i, frozen_call(nets.encoder, belief), belief)
-        ascent = torch.autograd.grad(q_tot.mean(), u_live)[0]
+        # per executor-round: a transition's Q_tot and L_sd term read only its own actions
+        dq = torch.autograd.grad(q_tot.sum(), u_live)[0]
         commitment = nets.mixer.project_commitment(batch.commitment).detach()
-        sd = lambda_sd * similarity_diff_loss(frozen_call(nets.mixer.action_features, u_live), commitment)
-        sd_descent = -torch.autograd.grad(sd, u_live)[0]
+        features = frozen_call(nets.mixer.action_features, u_live)
+        sd_total = lambda_sd * similarity_diff_loss(features, commitment) * len(u_live)
+        dsd = -torch.autograd.grad(sd_total, u_live)[0]
 
     with torch.no_grad():
         axis = torch.linspace(0.0, 1.0, points)
@@ -117,12 +143,12 @@ def probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int 
             best_response_gap=gap.clamp(min=0.0).mean().item(),
             q_along_T=along(0),
             q_along_p=along(1),
-            ascent_T=ascent[..., 0].mean().item(),
-            ascent_p=ascent[..., 1].mean().item(),
-            raises_T=(ascent[..., 0] > 0).float().mean().item(),
-            raises_p=(ascent[..., 1] > 0).float().mean().item(),
-            sd_T=sd_descent[..., 0].mean().item(),
-            sd_p=sd_descent[..., 1].mean().item(),
+            dq_T=dq[..., 0].mean().item(),
+            dq_p=dq[..., 1].mean().item(),
+            raises_T=(dq[..., 0] > 0).float().mean().item(),
+            raises_p=(dq[..., 1] > 0).float().mean().item(),
+            dsd_T=dsd[..., 0].mean().item(),
+            dsd_p=dsd[..., 1].mean().item(),
             buffer_T=_summary(played[..., 0]),
             buffer_p=_summary(played[..., 1]),
         )
@@ -133,28 +159,22 @@ def belief_state(belief_net: BeliefNetwork) -> dict[str, Tensor]:
     return {name: value.detach().clone() for name, value in belief_net.state_dict().items()}
 
 
-def _mean_action(belief_net: BeliefNetwork, body: dict[str, Tensor], head: dict[str, Tensor], batch) -> Tensor:
-    """Mean μ in sampling units with the body's parameters from `body` and the policy head's from `head`."""
-    params = {**{k: v for k, v in body.items() if not k.startswith(HEAD)}, **head}
-    belief = functional_call(belief_net, params, (batch.obs, batch.flags))
-    u = torch.sigmoid(torch.nn.functional.linear(belief, params[HEAD + "weight"], params[HEAD + "bias"]))
+def _mean_action(belief_net: BeliefNetwork, belief: Tensor, head: dict[str, Tensor]) -> Tensor:
+    """Mean μ(b) in sampling units, with the policy head's parameters from `head` (names without the prefix)."""
+    u = torch.sigmoid(functional_call(belief_net.action_head, head, (belief,)))  # as BeliefNetwork.action_mean
     return belief_net.scale_action(u).mean(dim=(0, 1))
 
 
 def update_moves(belief_net: BeliefNetwork, before: dict[str, Tensor], batch: TransitionBatch) -> UpdateMoves:
     """How the update since `before` moved the mean action, by the policy head's step and the body's step."""
-    after = belief_state(belief_net)
-    head_before = {k: v for k, v in before.items() if k.startswith(HEAD)}
-    head_after = {k: v for k, v in after.items() if k.startswith(HEAD)}
-    was_training = belief_net.training
-    belief_net.eval()
-    try:
-        with torch.no_grad():
-            start = _mean_action(belief_net, before, head_before, batch)
-            policy_step = _mean_action(belief_net, before, head_after, batch) - start
-            belief_step = _mean_action(belief_net, after, head_before, batch) - start
-    finally:
-        belief_net.train(was_training)
+    head_before = {k.removeprefix(HEAD): v for k, v in before.items() if k.startswith(HEAD)}
+    head_after = {k.removeprefix(HEAD): v for k, v in belief_net.action_head.state_dict().items()}
+    with _evaluating(belief_net), torch.no_grad():
+        old_belief = functional_call(belief_net, before, (batch.obs, batch.flags))
+        new_belief = belief_net(batch.obs, batch.flags)
+        start = _mean_action(belief_net, old_belief, head_before)
+        policy_step = _mean_action(belief_net, old_belief, head_after) - start
+        belief_step = _mean_action(belief_net, new_belief, head_before) - start
     return UpdateMoves(
         dT_policy_step=policy_step[0].item(),
         dp_policy_step=policy_step[1].item(),
@@ -174,6 +194,6 @@ def update_metrics(view: Probe, moves: UpdateMoves) -> dict[str, float]:
         "raises_T": view.raises_T,
         "raises_p": view.raises_p,
         "buffer_T_std": view.buffer_T[1],
-        **{name: getattr(moves, name) for name in UpdateMoves.__dataclass_fields__},
+        **asdict(moves),
     }
     return {f"probe/{name}": value for name, value in scalars.items()}
