@@ -7,7 +7,7 @@ the best policy lowers T. The real runner, learner and Lightning loop play it (s
 econ/devtools/bandit.py) with the default config unless overridden. Per seed it prints the mean
 round-0 μ_T on 40 held-out problems before and after training, the mean played u_T per BNE round
 over the first and last 100 episodes (a quarter of a shorter run), and the wall time of an update
-(its probe/* diagnostics included, since econ/learner/probe.py); then how many seeds moved
+(which includes the learner's probe/* diagnostics); then how many seeds moved
 the policy the right way (μ_T by more than 0.1, and the played u_T in every round). `--control`
 plays the game where correctness rises with T instead. `--slope` sets how much correctness falls
 over the T range (0.6), `--spread` how much the problems' own difficulties spread it (0: none; see
