@@ -9,12 +9,15 @@ problems (does the policy read the problem?) and their change from the round bef
 to what it saw?). Only the records of the policy that results.json names are read.
 
 `training_rows` reads a training run's traces the same way, by blocks of episodes: how the policy's
-round-0 action and the team's accuracy moved while it learned.
+round-0 action and the team's accuracy moved while it learned; `update_rows` reads its metrics.csv:
+what the critic said of the policy before each update and how far the update moved it
+(econ/learner/probe.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -175,11 +178,14 @@ def training_rows(traces: Path, block: int) -> list[TrainingBlock]:
 
 
 def training_markdown(rows: list[TrainingBlock]) -> str:
-    """The training blocks as a markdown table."""
+    """The training blocks as a markdown table, or one line saying the run's traces held no episode."""
+    if not rows:
+        return "No training episodes in the training run's traces.jsonl."
     lines = [
         (
             "**The policy in training** (by block of episodes: the team's accuracy on its training problems, "
-            "rounds played, and the executors' round-0 action, mean and spread of the per-problem mean)"
+            "rounds played, and the executors' round-0 action as played, exploration noise included: mean "
+            "and spread of the per-problem mean)"
         ),
         "",
         "| episodes | accuracy | mean rounds | T mean | T across problems | p mean | p across problems |",
@@ -190,6 +196,73 @@ def training_markdown(rows: list[TrainingBlock]) -> str:
         f"| {r.T_across_problems:.3f} | {r.p_mean:.3f} | {r.p_across_problems:.3f} |"
         for r in rows
     ]
+    return "\n".join(lines)
+
+
+UPDATE_COLUMNS = (
+    ("policy_T", "policy T"),
+    ("best_response_T", "critic's best T"),
+    ("raises_T", "∂Q_tot/∂u_T > 0 for"),
+    ("dT_policy_step", "ΔT policy step"),
+    ("dT_belief_step", "ΔT belief step"),
+    ("policy_p", "policy p"),
+    ("best_response_p", "critic's best p"),
+    ("dp_policy_step", "Δp policy step"),
+    ("dp_belief_step", "Δp belief step"),
+    ("best_response_gap", "ε"),
+    ("buffer_T_std", "buffer T std"),
+)
+
+
+SIGNED_UPDATE_KEYS = {"dT_policy_step", "dT_belief_step", "dp_policy_step", "dp_belief_step"}
+
+
+def update_rows(metrics: Path) -> list[dict[str, float]]:
+    """Per update, the `probe/*` metrics of a training run's metrics.csv (the last value of each, as a
+    resumed run appends), with the episode it followed; [] when the run logged none."""
+    if not metrics.is_file():
+        return []
+    by_step: dict[int, dict[str, float]] = {}
+    with metrics.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            try:  # a killed run leaves a torn last row, and the resumed one appends after it
+                step, metric, value = int(row["step"]), row["metric"], float(row["value"])
+            except (TypeError, ValueError):
+                continue
+            if metric.startswith("probe/"):
+                by_step.setdefault(step, {})[metric.removeprefix("probe/")] = value
+    return [{"episode": step, **values} for step, values in sorted(by_step.items())]
+
+
+def _update_cell(value: float | None, key: str) -> str:
+    if value is None:
+        return "–"
+    if key == "raises_T":
+        return f"{value:.0%}"
+    return f"{value:+.3f}" if key in SIGNED_UPDATE_KEYS else f"{value:.3f}"
+
+
+def updates_markdown(rows: list[dict[str, float]]) -> str:
+    """The updates as a markdown table, or one line saying the run logged none."""
+    if not rows:
+        return (
+            "No `probe/*` metrics in the training run's metrics.csv (trained before the learner logged them, "
+            "or with logger=none)."
+        )
+    lines = [
+        (
+            "**What each update did** (on the replay buffer's beliefs, before the update: the policy's mean "
+            "action, the critic's best response, the share of executor-rounds whose ∂Q_tot/∂u_T favours a "
+            "higher T; then how far the update moved the mean action by its policy-head step and by its "
+            "belief-body step)"
+        ),
+        "",
+        "| after episode | " + " | ".join(label for _, label in UPDATE_COLUMNS) + " |",
+        "|" + "---|" * (len(UPDATE_COLUMNS) + 1),
+    ]
+    for row in rows:
+        cells = [_update_cell(row.get(key), key) for key, _ in UPDATE_COLUMNS]
+        lines.append(f"| {int(row['episode'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -6,7 +6,8 @@ Each executor answers right with probability 0.9 − 0.6·u_T (u_T its normalise
 the best policy lowers T. The real runner, learner and Lightning loop play it (see
 econ/devtools/bandit.py) with the default config unless overridden. Per seed it prints the mean
 round-0 μ_T on 40 held-out problems before and after training, the mean played u_T per BNE round
-over the first and last 100 episodes (a quarter of a shorter run), and the wall time of an update; then how many seeds moved
+over the first and last 100 episodes (a quarter of a shorter run), and the wall time of an update
+(which includes the learner's probe/* diagnostics); then how many seeds moved
 the policy the right way (μ_T by more than 0.1, and the played u_T in every round). `--control`
 plays the game where correctness rises with T instead. `--slope` sets how much correctness falls
 over the T range (0.6), `--spread` how much the problems' own difficulties spread it (0: none; see
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.0, help="spread of the problems' own difficulty")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the train config, e.g. learner.lr=3e-4")
     args = parser.parse_args()
+    if args.slope <= 0:
+        parser.error(f"--slope={args.slope}: give the fall of P(right) as a positive number; --control reverses it")
     torch.set_num_threads(1)  # what learner.torch_threads sets in a run
 
     right = 0

@@ -12,8 +12,10 @@ cache, so a study that does not finish in one sitting finishes in the next with 
    problems for every method: single, self_consistency and mad at ECON's calls per problem, mad at its own
    N x 2 rounds (and self_consistency at its own n), econ_no_bne, econ (K rounds), econ_fixed_action.
 3. report: <out>/study.md: the comparison table, what the BNE rounds and the learned policy did, in
-   training and after it (bne_rounds.py), what the trained critic says of that policy (critic_probe.py), what the intervals can and cannot tell apart at this n, each stage's wall time summed
-   over sittings, and the machine's load while it ran (sampled from /proc/loadavg into load.csv).
+   training and after it (bne_rounds.py), what the critic said of it at each update and at the end
+   (econ/learner/probe.py, critic_probe.py), what the intervals can and cannot tell apart at this n,
+   each stage's wall time summed over sittings, and the machine's load while it ran (sampled from
+   /proc/loadavg into load.csv).
 
 On a machine that does not keep outputs/ between sittings, --record DIR (a directory in git, e.g.
 experiments/studies/svamp) carries the study: at the end of a sitting that asked the LLM anything, even by
@@ -439,6 +441,8 @@ def write_report(args: argparse.Namespace, state: StudyState, command: str) -> P
         "## The BNE rounds and the learned policy",
         "",
         bne_rounds.training_markdown(bne_rounds.training_rows(args.out / "train" / "traces.jsonl", TRAINING_BLOCK)),
+        "",
+        bne_rounds.updates_markdown(bne_rounds.update_rows(args.out / "train" / "metrics.csv")),
         "",
         critic_probe.markdown(critic_probe.probe_checkpoint(args.out / STAGE_PRODUCTS["train"])),
         "",

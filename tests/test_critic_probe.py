@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from econ.config.settings import NetworkSettings
 from econ.devtools.runs import TINY_NETWORKS, write_untrained_checkpoint
 from econ.errors import ConfigError
+from econ.learner import probe as learner_probe
 from econ.nn import Networks, Transition, TransitionBatch, collate
 from econ.nn.observation import FLAGS, TEXT_FIELDS
 from experiments import critic_probe
@@ -57,7 +58,7 @@ def planted_networks() -> Networks:
 
 def test_the_probe_finds_the_critics_best_response_and_the_way_the_policy_loss_moves_the_action():
     batch: TransitionBatch = collate(transitions(4, OBS_DIM, N))
-    result = critic_probe.probe(planted_networks(), batch, lambda_sd=0.1)
+    result = learner_probe.probe(planted_networks(), batch, lambda_sd=0.1)
     t_low, t_span, p_low, p_span = 0.1, 1.9, 0.1, 0.8  # the default sampling bounds
     assert result.pairs == 4 * N
     assert result.policy_T == pytest.approx(t_low + t_span * POLICY_U[0], abs=1e-5)
@@ -65,12 +66,25 @@ def test_the_probe_finds_the_critics_best_response_and_the_way_the_policy_loss_m
     assert result.best_response_p == pytest.approx(p_low + p_span * BEST_U[1], abs=1e-5)
     assert result.best_response_gap == pytest.approx(0.6**2 + 0.2**2, abs=1e-5)
     # −Q_tot through the monotonic mixer sends μ toward the critic's peak: T up, p down, everywhere
-    assert result.ascent_T > 0 and result.raises_T == 1.0 and result.ascent_p < 0 and result.raises_p == 0.0
+    assert result.dq_T > 0 and result.raises_T == 1.0 and result.dq_p < 0 and result.raises_p == 0.0
     peak_T = max(result.q_along_T, key=lambda point: point[1])[0]
     assert peak_T == pytest.approx(t_low + t_span * 0.75, abs=1e-5)  # the profile's point nearest 0.8
     assert result.buffer_T[2] >= t_low and result.buffer_T[3] <= t_low + t_span
     text = critic_probe.markdown(result)
     assert "| critic's best response (argmax Q_i over the grid), mean | 1.620 | 0.340 |" in text
+
+
+def test_the_grid_scored_in_chunks_gives_the_episodes_best_response_gap(monkeypatch):
+    torch.manual_seed(2)
+    nets = Networks.build(NetworkSettings(N, belief_dim=16, entity_dim=32, n_blocks=1), OBS_DIM).eval()
+    batch = collate(transitions(4, OBS_DIM, N))
+    monkeypatch.setattr(learner_probe, "GRID_CHUNK", 5)  # 12 pairs: three chunks, the last one short
+    result = learner_probe.probe(nets, batch, lambda_sd=0.1)
+    with torch.no_grad():
+        belief = nets.belief(batch.obs, batch.flags)
+        gap = nets.belief.best_response_gap(belief, nets.belief.action_mean(belief))
+    assert result.best_response_gap == pytest.approx(gap.mean().item(), abs=1e-6)
+    assert not nets.training and all(p.grad is None for p in nets.parameters())
 
 
 def test_a_checkpoint_is_probed_on_its_own_buffer_and_one_without_episodes_is_one_line(tmp_path):
@@ -84,7 +98,12 @@ def test_a_checkpoint_is_probed_on_its_own_buffer_and_one_without_episodes_is_on
     assert result.pairs == 3 * 2 and 0.1 <= result.policy_T <= 2.0 and result.best_response_gap >= 0
 
 
-def test_a_file_that_is_no_checkpoint_is_one_line_naming_the_argument(tmp_path):
+def test_a_file_that_is_no_checkpoint_or_of_another_format_is_one_line_naming_the_argument(tmp_path):
+    threads = torch.get_num_threads()
     (tmp_path / "x.ckpt").write_text("not torch")
     with pytest.raises(ConfigError, match=r"^CKPT=.*x.ckpt: not a readable checkpoint"):
         critic_probe.main([str(tmp_path / "x.ckpt")])
+    torch.save({"state_dict": {}}, tmp_path / "old.ckpt")
+    with pytest.raises(ConfigError, match=r"^CKPT=.*old.ckpt: not a format-2 econ checkpoint"):
+        critic_probe.main([str(tmp_path / "old.ckpt")])
+    assert torch.get_num_threads() == threads  # the CLI's one thread does not outlive it

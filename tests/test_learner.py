@@ -7,8 +7,11 @@ import torch
 
 from econ.devtools.bandit import TemperatureBandit, difficulty, train_bandit
 from econ.errors import ConfigError
+from econ.learner import module as module_under_test
 from econ.learner.checkpoint import check_compatible
 from econ.learner.module import GROUPS
+from econ.learner.probe import probe
+from econ.nn import collate
 
 SMALL = ("agents.belief_dim=16", "agents.entity_dim=32", "agents.n_blocks=1")
 
@@ -30,6 +33,31 @@ def test_the_synthetic_problems_difficulty_is_their_own_in_every_round_and_p_sta
     assert game.p_correct(0.1, 0.0) == pytest.approx(0.9) and game.p_correct(2.0, 0.5) == 0.0
     assert game.p_correct(1.05, 0.25) == pytest.approx(0.9 - 0.2 - 0.3)
     assert TemperatureBandit((0.1, 2.0)).p_correct(1.05, 0.99) == pytest.approx(0.6)  # no spread: alike
+
+
+def test_an_update_reports_the_critics_view_and_splits_its_move_into_the_policy_and_belief_steps():
+    module = train_bandit(0, episodes=10, overrides=(*SMALL, "learner.updates_per_step=1")).module  # step 1
+    stepped, held = module.update(), module.update()  # gradient steps 2 and 3: policy_delay 2 moves μ on the 2nd
+    assert stepped["probe/dT_policy_step"] != 0 and held["probe/dT_policy_step"] == 0.0
+    assert held["probe/dp_policy_step"] == 0.0 and held["probe/dT_belief_step"] != 0
+    after = probe(module.nets, collate([t for episode in module.buffer for t in episode]), 0.1)
+    moved = held["probe/policy_T"] + held["probe/dT_policy_step"] + held["probe/dT_belief_step"]
+    assert after.policy_T == pytest.approx(moved, abs=0.02)  # the two steps, each from the start, add up
+    for report in (stepped, held):
+        assert 0.1 <= report["probe/policy_T"] <= 2.0 and 0.1 <= report["probe/best_response_T"] <= 2.0
+        assert report["probe/best_response_gap"] >= 0 and 0 <= report["probe/raises_T"] <= 1
+
+
+def test_the_probe_leaves_training_exactly_as_it_was(monkeypatch):
+    overrides = (*SMALL, "learner.updates_per_step=2")
+    probed = train_bandit(0, episodes=20, overrides=overrides).module
+    monkeypatch.setattr(module_under_test, "probe", lambda *args: None)
+    monkeypatch.setattr(module_under_test, "update_moves", lambda *args: None)
+    monkeypatch.setattr(module_under_test, "update_metrics", lambda *args: {})
+    unprobed = train_bandit(0, episodes=20, overrides=overrides).module
+    assert probed.updates_done == unprobed.updates_done == 2
+    for (name, a), b in zip(probed.state_dict().items(), unprobed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_an_update_takes_updates_per_step_critic_steps_and_delays_the_policy():

@@ -120,6 +120,27 @@ def test_training_table_reads_each_episode_once_by_blocks_and_skips_evaluation_r
     assert "| 1–2 | 50% | 2.00 | 0.850 | 0.150 | 0.400 | 0.100 |" in bne_rounds.training_markdown([first, second])
 
 
+def test_update_table_reads_each_updates_last_probe_and_says_when_a_run_logged_none(tmp_path):
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text(
+        "step,metric,value\n"
+        "10,train/correct,1.0\n"
+        "10,probe/policy_T,0.9\n"
+        "10,probe/dT_policy_step,0.05\n"
+        "10,probe/raises_T,1.0\n"
+        "10,probe/policy_T,0.8\n"  # a resumed run appends: the last value stands
+        "20,probe/dT_pol\r\n"  # torn by a kill; the resumed run went on after it
+        "20,probe/policy_T,1.1\n"
+    )
+    first, second = bne_rounds.update_rows(metrics)
+    assert first == {"episode": 10, "policy_T": 0.8, "dT_policy_step": 0.05, "raises_T": 1.0}
+    assert second == {"episode": 20, "policy_T": 1.1}
+    text = bne_rounds.updates_markdown([first, second])
+    assert "| 10 | 0.800 | – | 100% | +0.050 | – |" in text and "| 20 | 1.100 | – | – |" in text
+    assert bne_rounds.update_rows(tmp_path / "absent.csv") == []
+    assert bne_rounds.updates_markdown([]).startswith("No `probe/*` metrics")
+
+
 def test_round_table_of_a_dir_without_results_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"^RUN_DIR=.*: no results.json; pass a finished run dir"):
         bne_rounds.episodes(tmp_path, "econ")
@@ -298,7 +319,7 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
         assert f"| {method} |" in report, method
     assert "## What the paired intervals say" in report and "by BNE round" in report
     assert "**The policy in training**" in report and "| 1–2 |" in report
-    assert "**What the trained critic says about its policy**" in report
+    assert "**What the trained critic says about its policy**" in report and "**What each update did**" in report
     assert "## What each protocol did" in report and "max_rounds" in report
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]

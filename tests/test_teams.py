@@ -28,7 +28,8 @@ from econ.errors import ConfigError
 from econ.eval.report import print_table, print_usage_by_model, summarize
 from econ.game.episode import EpisodeRunner, GameSettings
 from econ.learner.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
-from econ.llm.team import build_team, describe_team
+from econ.llm.local import embedded_gguf_path
+from econ.llm.team import build_team, describe_team, team_model
 from econ.llm.usage import UsageTracker
 from econ.methods import Players, build_method, load_method
 
@@ -148,6 +149,30 @@ def test_default_run_sends_the_requests_and_cache_keys_of_before_teams(tmp_path)
         "executors": ["openai_compatible/loopback"] * 2,
     }
     assert list(results["usage"]["by_model"]) == ["openai_compatible/loopback"] and results["usage"]["cost_usd"] is None
+
+
+def test_results_name_the_model_that_played_not_the_config_groups_display_name(tmp_path):
+    other = tmp_path / "another-model.gguf"
+    other.symlink_to(embedded_gguf_path())  # model=local's display name stays the embedded model's
+    env = {**os.environ, "ECON_CACHE_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    command = [
+        "-m", "econ.evaluate", "method=single", "model=local", f"model.path={other}", "dataset.limit=1",
+        "agents.max_tokens_executor=4", "logger=none", f"hydra.run.dir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    done = subprocess.run([sys.executable, *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["model"] == "local/another-model.gguf" == results["team"]["coordinator"]
+
+
+def test_a_mixed_teams_model_is_said_to_be_mixed_with_its_models(two_servers):
+    a, b = two_servers
+    team = build_team(config(*executors_on(a), *coordinator_on(b)))
+    assert team_model(team.describe()) == (
+        "mixed team: coordinator openai_compatible/model-b, executors openai_compatible/model-a"
+    )
+    named = {"name": "pair", "coordinator": "x/c", "executors": ["x/a", "x/b", "x/a"]}
+    assert team_model(named) == "team pair: coordinator x/c, executors x/a, x/b"
 
 
 def test_without_coordinator_every_role_shares_one_client(loopback):

@@ -7,12 +7,13 @@ import logging
 from functools import partial
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from econ.config.redaction import redacted_container
 from econ.data.datasets import Problem
 from econ.eval.loop import evaluate
 from econ.eval.report import paired_with_reference, print_table, print_usage_by_model, summarize
+from econ.llm.team import team_model
 from econ.methods import Method, Players
 from econ.run.startup import Components
 from econ.run.writable import replace_text
@@ -64,7 +65,7 @@ def write_results(
         "methods": summaries,
         "eval_split": split,
         "dataset": cfg.dataset.name,
-        "model": OmegaConf.select(cfg, "model.model") or OmegaConf.select(cfg, "model.name"),
+        "model": team_model(parts.team.describe()),  # what played, not a config group's display name
         "n_agents": cfg.agents.n_agents,
         "team": parts.team.describe(),  # the coordinator's and each executor's model
         "usage": parts.usage.run_snapshot(),  # every process that worked on this run dir; by_model, cost_usd

@@ -28,6 +28,7 @@ from econ.game.episode import EpisodeRunner
 from econ.game.policy import BeliefPolicy
 from econ.game.records import EpisodeResult
 from econ.learner.checkpoint import CHECKPOINT_FORMAT
+from econ.learner.probe import belief_state, probe, update_metrics, update_moves
 from econ.nn import Lambdas, Networks, RewardWeights, Transition, collate, econ_losses
 from econ.run.jsonl import JsonlLog
 
@@ -134,10 +135,15 @@ class ECONModule(L.LightningModule):
 
         Every step moves the critic side and α; the policy head moves on every `policy_delay`-th
         gradient step of the run, counted across updates (so a delay above updates_per_step still
-        steps the policy), and its gradient is zeroed on the others. Reports the losses of the last step.
+        steps the policy), and its gradient is zeroed on the others. Reports the losses of the last step
+        and the `probe/*` metrics (econ/learner/probe.py): what the critic said of the policy on the
+        buffer before the steps, and how far the policy head's and the belief body's steps moved it.
         """
-        self.nets.train()
         transitions = [t for episode in self.buffer for t in episode]
+        buffered = collate(transitions)
+        view = probe(self.nets, buffered, self.lambdas.sd)  # the critic the steps below follow, before them
+        before = belief_state(self.nets.belief)
+        self.nets.train()
         size = min(self.learner.batch_size, len(transitions))
         optimisers = self.optimizers()
         policy_optimiser = optimisers[GROUPS.index("policy")]
@@ -160,6 +166,7 @@ class ECONModule(L.LightningModule):
         report = {f"loss/{name}": float(value.detach()) for name, value in losses.items() if value.dim() == 0}
         report["loss/dynamic_reward_loss"] = float(dynamic_reward_loss.detach())
         report["train/updates"] = float(self.updates_done)
+        report.update(update_metrics(view, update_moves(self.nets.belief, before, buffered)))
         return report
 
     def restore(self, checkpoint: dict[str, Any]) -> None:

@@ -170,6 +170,16 @@ def describe_team(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def team_model(described: dict[str, Any]) -> str:
+    """The model a run played, from its team's description: the one label when every role shared it,
+    otherwise which model played which role (the `model` of results.json and the compare tables)."""
+    coordinator, executors = described["coordinator"], described["executors"]
+    if described.get("name") is None and set(executors) == {coordinator}:
+        return str(coordinator)
+    who = f"team {described['name']}" if described.get("name") else "mixed team"
+    return f"{who}: coordinator {coordinator}, executors {', '.join(dict.fromkeys(executors))}"
+
+
 def is_default_team(cfg: DictConfig) -> bool:
     """No `coordinator=` and no `+team=`: every role on `model`, as before teams existed."""
     return cfg.get("coordinator") is None and cfg.get("team") is None

@@ -80,7 +80,7 @@ def policy_loss(q_tot: Tensor, sd: Tensor, lambda_sd: float) -> Tensor:
     return -q_tot.mean() + lambda_sd * sd
 
 
-def _frozen(module: nn.Module, *args: Tensor) -> Tensor:
+def frozen_call(module: nn.Module, *args: Tensor) -> Tensor:
     """module(*args) with its parameters detached: gradients reach the inputs, never the module."""
     detached = {name: p.detach() for name, p in module.named_parameters()}
     return functional_call(module, detached, args)
@@ -127,14 +127,14 @@ def econ_losses(
     loss_mix = mixer_loss(td_tot, sd, m, lambdas.sd, lambdas.m)
 
     # belief + encoder side: the mixer is a fixed function here
-    q_tot_enc = _frozen(nets.mixer, q_i, group, belief)  # (B,)
+    q_tot_enc = frozen_call(nets.mixer, q_i, group, belief)  # (B,)
     td_local = td_loss_local(q_i, y_i)
     loss_enc = encoder_loss(td_loss_tot(q_tot_enc, y_tot), td_local, lambdas.e)
 
     # policy side: beliefs and every critic parameter fixed, so L_π moves only μ
-    q_pi = _frozen(nets.belief.critic, belief_fixed, live_action)  # (B, N)
-    q_tot_pi = _frozen(nets.mixer, q_pi, _frozen(nets.encoder, belief_fixed), belief_fixed)  # (B,)
-    sd_pi = similarity_diff_loss(_frozen(nets.mixer.action_features, live_action), commitment.detach())
+    q_pi = frozen_call(nets.belief.critic, belief_fixed, live_action)  # (B, N)
+    q_tot_pi = frozen_call(nets.mixer, q_pi, frozen_call(nets.encoder, belief_fixed), belief_fixed)  # (B,)
+    sd_pi = similarity_diff_loss(frozen_call(nets.mixer.action_features, live_action), commitment.detach())
     loss_pi = policy_loss(q_tot_pi, sd_pi, lambdas.sd)
 
     total_critic_loss = loss_mix + loss_enc
