@@ -6,13 +6,15 @@ import dataclasses
 import json
 import multiprocessing as mp
 import sqlite3
+import threading
+import time
 
 import pytest
 
 from econ.errors import ConfigError, EconError
 from econ.llm import LLMClient, ResponseCache, Sampling, cache_key
 from econ.llm.base import Completion
-from econ.llm.cache import read_dump
+from econ.llm.cache import open_sqlite, read_dump
 from econ.llm.openai_compatible import OpenAICompatibleBackend
 
 MESSAGES = [{"role": "user", "content": "What is six times seven?"}]
@@ -208,6 +210,21 @@ def _writer(path: str, worker: int, n: int) -> None:
         cache.put(own, Completion(f"own {worker} {i}", 3, 4, 0.0))
         assert cache.get(shared) is not None
     cache.close()
+
+
+def test_a_cache_file_another_job_holds_is_waited_for_not_refused(tmp_path):
+    path = tmp_path / "llm.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # a new file: not yet WAL
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # another sweep job, mid-write
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    start = time.monotonic()
+    conn = open_sqlite(path)  # was: "cannot open the cache (database is locked)" at once
+    release.join()
+    assert time.monotonic() - start >= 0.4
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_two_processes_writing_at_once_stay_consistent(tmp_path):

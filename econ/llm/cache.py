@@ -13,15 +13,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
 from econ.errors import ConfigError, EconError
 from econ.llm.base import Completion, JsonSchema, Message, Sampling
 from econ.run.writable import replace_text
 
 BUSY_TIMEOUT_MS = 60_000
+WAL_RETRY_S = 0.05  # between attempts to switch a file another process holds to WAL
 COMPLETION_COLUMNS = ("key", "text", "prompt_tokens", "completion_tokens", "latency_s", "created")  # table order
 SAMPLING_COLUMNS = ("call_key", "temperature", "penalty")  # the `sampled` table, beside each key
 SAMPLED_COLUMNS = ("key", *SAMPLING_COLUMNS, "carried")  # the `sampled` table, in table order
 DUMP_COLUMNS = COMPLETION_COLUMNS + SAMPLING_COLUMNS
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connection:
@@ -35,7 +42,16 @@ def open_sqlite(path: str | Path, key: str = "llm.cache_path") -> sqlite3.Connec
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs it alone; sqlite answers "locked" at once, without its busy wait,
+        # while another process holds it (two jobs of a sweep starting together), so wait here instead.
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_locked),
+            stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+            wait=wait_fixed(WAL_RETRY_S),
+            reraise=True,
+        ):
+            with attempt:
+                conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"{key}={path}: cannot open the cache ({exc}); point it at a writable file") from None
