@@ -17,7 +17,6 @@ what the critic said of the policy before each update and how far the update mov
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import sys
@@ -32,6 +31,7 @@ from econ.errors import ConfigError  # noqa: E402
 from econ.eval.stats import wilson_interval  # noqa: E402
 from econ.run.job import run_or_exit  # noqa: E402
 from econ.run.jsonl import read_jsonl  # noqa: E402
+from econ.view.runs import read_metrics  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -220,17 +220,10 @@ SIGNED_UPDATE_KEYS = {"dT_policy_step", "dT_belief_step", "dp_policy_step", "dp_
 def update_rows(metrics: Path) -> list[dict[str, float]]:
     """Per update, the `probe/*` metrics of a training run's metrics.csv (the last value of each, as a
     resumed run appends), with the episode it followed; [] when the run logged none."""
-    if not metrics.is_file():
-        return []
     by_step: dict[int, dict[str, float]] = {}
-    with metrics.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            try:  # a killed run leaves a torn last row, and the resumed one appends after it
-                step, metric, value = int(row["step"]), row["metric"], float(row["value"])
-            except (TypeError, ValueError):
-                continue
-            if metric.startswith("probe/"):
-                by_step.setdefault(step, {})[metric.removeprefix("probe/")] = value
+    for step, metric, value in read_metrics(metrics):
+        if metric.startswith("probe/"):
+            by_step.setdefault(int(step), {})[metric.removeprefix("probe/")] = value
     return [{"episode": step, **values} for step, values in sorted(by_step.items())]
 
 

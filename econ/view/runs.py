@@ -63,7 +63,8 @@ def compare_run_dirs(path: Path) -> list[Path]:
     return sorted(p for p in parent.iterdir() if p.is_dir() and is_run_dir(p))
 
 
-def _read_metrics(path: Path) -> list[tuple[float, str, float]]:
+def read_metrics(path: Path) -> list[tuple[float, str, float]]:
+    """(step, metric, value) rows of a run's metrics.csv; torn rows skipped, [] when there is none."""
     if not path.is_file():
         return []
     rows = []
@@ -100,9 +101,7 @@ def read_run(path: Path, name: str) -> RunFiles:
     else:
         config = F.pick(results, F.RESULTS_CONFIG, {})
         config_text = json.dumps(config, indent=2) if config else ""
-    return RunFiles(
-        name, path, results, list(latest.values()), _read_metrics(path / "metrics.csv"), config, config_text
-    )
+    return RunFiles(name, path, results, list(latest.values()), read_metrics(path / "metrics.csv"), config, config_text)
 
 
 def dataset_kind(run: RunFiles) -> str:
