@@ -21,7 +21,7 @@ from econ.devtools.runs import loopback_overrides
 from econ.errors import ConfigError
 from econ.eval.report import check_metric
 from econ.llm.base import Completion
-from econ.llm.cache import ResponseCache
+from econ.llm.cache import ResponseCache, SampledCall
 from econ.run.jsonl import read_jsonl
 from experiments import bne_rounds, study
 
@@ -324,6 +324,21 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]
     assert state["train"]["done"] and state["compare"]["done"] and state["train"]["sittings"] == 1
+
+
+def test_the_replay_tolerance_serves_a_rebuilt_policy_as_far_off_as_the_svamp_records_and_not_exploration(tmp_path):
+    """The SVAMP record's 100-episode policy, rebuilt from its replies on another CPU (sitting 9), played
+    every executor 2.09e-3 to 2.14e-3 off the recorded T (p within 4.6e-5): its training replay was served
+    whole, but at 10^-3 every compared executor call missed and was asked again."""
+    recorded = ResponseCache(tmp_path / "recorded.sqlite")
+    recorded.put("k", Completion("reply", 1, 2, 0.0), SampledCall("call", 1.4912, 0.8029))
+    recorded.dump(tmp_path / "sitting-01.jsonl")
+    rebuilt = ResponseCache(tmp_path / "rebuilt.sqlite")
+    rebuilt.load(tmp_path / "sitting-01.jsonl")
+    drifted = SampledCall("call", 1.4912 + 2.14e-3, 0.8029 + 4.6e-5)
+    assert rebuilt.get_near(drifted, study.REPLAY_TOLERANCE).text == "reply"
+    explored = SampledCall("call", 1.4912 + 0.05, 0.8029)  # a quarter of training's exploration σ in T (0.19)
+    assert rebuilt.get_near(explored, study.REPLAY_TOLERANCE) is None
 
 
 @pytest.mark.slow
