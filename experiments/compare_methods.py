@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a 
 from econ.errors import ConfigError, EconError  # noqa: E402
 from econ.eval.report import paired_text, sampling_text  # noqa: E402
 from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.llm.team import team_roles  # noqa: E402
 from econ.run.job import EXIT_USER_ERROR, run_or_exit  # noqa: E402
 from econ.run.jsonl import read_jsonl  # noqa: E402
 from experiments import token_scaling  # noqa: E402
@@ -232,10 +233,7 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
 
 def team_text(team: dict | None) -> str:
     """`coordinator X, executors A+B` for a results.json team; "" when the run recorded none."""
-    if not team:
-        return ""
-    executors = "+".join(dict.fromkeys(team["executors"]))
-    return f"coordinator {team['coordinator']}, executors {executors}"
+    return team_roles(team) if team else ""
 
 
 def _label(method: str, results: dict, untrained: bool) -> str:
