@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
     parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
     parser.add_argument("--scaling-only", action="store_true", help="only the token-scaling study")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="run nothing: the table of the runs in --out that have finished (results.json), as far as they go",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. model=local")
     args = parser.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -76,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError(f"--methods: unknown {unknown}; choose from {list(ECON + BASELINES)}")
     if args.budget != "none" and "econ" not in args.methods and set(MATCHED) & set(args.methods):
         raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
+    if args.table_only and args.scaling_only:
+        raise ConfigError("--table-only and --scaling-only: the token study runs calls; pass one of them")
     if args.ckpt is not None:
         check_ckpt(args)
     return args
@@ -178,6 +185,17 @@ def run_baselines(args: argparse.Namespace, runs: Path, econ_results: dict[str, 
 def own_run(method: str) -> str:
     """The run name of a matched method played at its own settings."""
     return f"{method}_own"
+
+
+def finished_runs(runs: Path) -> dict[str, Path]:
+    """results.json of each run under `runs` that has finished, by run name; an EconError when none has."""
+    names = [name for name, _ in table_runs({path.parent.name: path for path in runs.glob("*/results.json")})]
+    if not names:
+        raise EconError(f"--table-only: no run under {runs} has finished (no results.json); nothing to table yet")
+    unfinished = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in names) if runs.is_dir() else []
+    if unfinished:
+        log.info("--table-only: not finished, left out: %s", ", ".join(unfinished))
+    return {name: runs / name / "results.json" for name in names}
 
 
 def table_runs(paths: dict[str, Path]) -> list[tuple[str, str]]:
@@ -466,9 +484,13 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     scaling = None
-    if not args.scaling_only:
+    if args.table_only:
+        args.no_scaling = True
+        paths = finished_runs(out / "runs")
+    elif not args.scaling_only:
         econ_results = run_econ(args, out / "runs")
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
+    if not args.scaling_only:
         rows = [read_row(method, paths[name], args.ckpt is None, name) for name, method in table_runs(paths)]
         check_same_problems(rows)
         add_paired(rows)

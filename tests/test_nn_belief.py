@@ -144,4 +144,3 @@ def test_best_response_gap_is_zero_at_the_critics_best_grid_action_and_positive_
         gap = net.best_response_gap(belief, worst)
     assert (gap > 0).all()
     torch.testing.assert_close(gap, q.max(dim=-1).values - q.min(dim=-1).values)
-
