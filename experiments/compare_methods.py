@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))  # `python experiments/compare_methods.py` from a 
 from econ.errors import ConfigError, EconError  # noqa: E402
 from econ.eval.report import paired_text, sampling_text  # noqa: E402
 from econ.eval.stats import BOOTSTRAP_RESAMPLES, paired_difference  # noqa: E402
+from econ.llm.team import team_roles  # noqa: E402
 from econ.run.job import EXIT_USER_ERROR, run_or_exit  # noqa: E402
 from econ.run.jsonl import read_jsonl  # noqa: E402
 from experiments import token_scaling  # noqa: E402
@@ -67,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scaling-rounds", type=int, default=2, help="rounds of both methods in the token study")
     parser.add_argument("--no-scaling", action="store_true", help="skip the token-scaling study")
     parser.add_argument("--scaling-only", action="store_true", help="only the token-scaling study")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="run nothing: the table of the runs in --out that have finished (results.json), as far as they go",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. model=local")
     args = parser.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -75,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError(f"--methods: unknown {unknown}; choose from {list(ECON + BASELINES)}")
     if args.budget != "none" and "econ" not in args.methods and set(MATCHED) & set(args.methods):
         raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
+    if args.table_only and args.scaling_only:
+        raise ConfigError("--table-only and --scaling-only: the token study runs calls; pass one of them")
     if args.ckpt is not None:
         check_ckpt(args)
     return args
@@ -179,6 +187,17 @@ def own_run(method: str) -> str:
     return f"{method}_own"
 
 
+def finished_runs(runs: Path) -> dict[str, Path]:
+    """results.json of each run under `runs` that has finished, by run name; an EconError when none has."""
+    names = [name for name, _ in table_runs({path.parent.name: path for path in runs.glob("*/results.json")})]
+    if not names:
+        raise EconError(f"--table-only: no run under {runs} has finished (no results.json); nothing to table yet")
+    unfinished = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in names) if runs.is_dir() else []
+    if unfinished:
+        log.info("--table-only: not finished, left out: %s", ", ".join(unfinished))
+    return {name: runs / name / "results.json" for name in names}
+
+
 def table_runs(paths: dict[str, Path]) -> list[tuple[str, str]]:
     """(run name, method) of every run, in the table's order: ECON, then each baseline and its own-settings run."""
     order = [(m, m) for m in ECON] + [(name, m) for m in BASELINES for name in (m, own_run(m))]
@@ -232,10 +251,7 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
 
 def team_text(team: dict | None) -> str:
     """`coordinator X, executors A+B` for a results.json team; "" when the run recorded none."""
-    if not team:
-        return ""
-    executors = "+".join(dict.fromkeys(team["executors"]))
-    return f"coordinator {team['coordinator']}, executors {executors}"
+    return team_roles(team) if team else ""
 
 
 def _label(method: str, results: dict, untrained: bool) -> str:
@@ -468,9 +484,13 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     scaling = None
-    if not args.scaling_only:
+    if args.table_only:
+        args.no_scaling = True
+        paths = finished_runs(out / "runs")
+    elif not args.scaling_only:
         econ_results = run_econ(args, out / "runs")
         paths = {**econ_results, **run_baselines(args, out / "runs", econ_results)}
+    if not args.scaling_only:
         rows = [read_row(method, paths[name], args.ckpt is None, name) for name, method in table_runs(paths)]
         check_same_problems(rows)
         add_paired(rows)

@@ -79,6 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--record", type=Path, default=None, help="dir (in git) that carries the study between machines"
     )
+    parser.add_argument(
+        "--so-far",
+        action="store_true",
+        help="run nothing: study.md from what is done (the trained policy, the compared methods that finished)",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. model=local model.path=...")
     args = parser.parse_args(argv)
     for flag in ("train_episodes", "limit", "n_agents", "rounds"):
@@ -389,7 +394,7 @@ def read_compare_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def write_report(args: argparse.Namespace, state: StudyState, command: str) -> Path:
+def write_report(args: argparse.Namespace, state: StudyState, command: str, so_far: bool = False) -> Path:
     """study.md from the runs' files: every number is read, none recomputed from memory."""
     compare_dir = args.out / "compare"
     rows = read_compare_rows(compare_dir / "compare.csv")
@@ -420,6 +425,11 @@ def write_report(args: argparse.Namespace, state: StudyState, command: str) -> P
         "",
         f"Command: `{command}`",
         "",
+        *(
+            [f"**So far**: the comparison is not done; the tables hold the {len(rows)} runs that finished.", ""]
+            if so_far
+            else []
+        ),
         (
             f"ECON trained for {train_results.get('train_episodes')} episodes ({train_results.get('updates')} updates), "
             f"final α (AL, TS, CC) = {[round(a, 3) for a in train_results.get('alpha', [])]}."
@@ -459,6 +469,17 @@ def write_report(args: argparse.Namespace, state: StudyState, command: str) -> P
     return path
 
 
+def report_so_far(args: argparse.Namespace, state: StudyState, ckpt: Path, command: str) -> None:
+    """--so-far: study.md over the trained policy and the compared methods that have finished; no LLM call."""
+    if not state.done("train"):
+        raise ConfigError(f"--so-far: {args.out} has no trained policy yet ({ckpt}); run the study first")
+    open_compare = not state.done("compare")  # before the table-only run writes compare.csv, its product
+    compare_methods.main([*compare_argv(args, ckpt), "--table-only"])
+    report = write_report(args, state, command, so_far=open_compare)
+    print(report.read_text())
+    print(f"study so far written to {report}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.out = args.out.resolve()
@@ -470,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
         record.restore()
     state = StudyState(args.out / "study_state.json", settings, STAGE_PRODUCTS)
     ckpt = args.out / STAGE_PRODUCTS["train"]
+    if args.so_far:
+        report_so_far(args, state, ckpt, command)
+        return
     try:
         with LoadSampler(args.out / "load.csv") as load:
             load.enter("train")

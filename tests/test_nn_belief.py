@@ -136,6 +136,10 @@ def test_best_response_gap_is_zero_at_the_critics_best_grid_action_and_positive_
         q = net.q_value(belief.unsqueeze(2).expand(1, 2, len(grid), 16), grid.expand(1, 2, len(grid), 2))
         best = grid[q.argmax(dim=-1)]  # (1, 2, 2)
         worst = grid[q.argmin(dim=-1)]
+        for chunk in (None, 1):  # both beliefs' grids at once, or one belief at a time
+            found, found_q = net.best_response(belief, chunk=chunk)
+            torch.testing.assert_close(found, best)
+            torch.testing.assert_close(found_q, q.max(dim=-1).values)
         assert torch.allclose(net.best_response_gap(belief, best), torch.zeros(1, 2), atol=1e-6)
         gap = net.best_response_gap(belief, worst)
     assert (gap > 0).all()

@@ -18,7 +18,7 @@ from econ.devtools import forkrun
 from econ.devtools.arithmetic import addition_responder, write_addition_problems
 from econ.devtools.loopback import LoopbackServer
 from econ.devtools.runs import loopback_overrides
-from econ.errors import ConfigError
+from econ.errors import ConfigError, EconError
 from econ.eval.report import check_metric
 from econ.llm.base import Completion
 from econ.llm.cache import ResponseCache, SampledCall
@@ -305,7 +305,20 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
         calls = len(server.requests)
         study.main(argv)  # every stage is done: nothing is played again
         assert len(server.requests) == calls
-    report = (out / "study.md").read_text()
+        full = (out / "study.md").read_text()
+        state = json.loads((out / "study_state.json").read_text())  # as if stopped while mad and mad_own played
+        state["stages"]["compare"]["done"] = False
+        (out / "study_state.json").write_text(json.dumps(state))
+        (out / "compare" / "compare.csv").unlink()
+        for run in ("mad", "mad_own"):
+            (out / "compare" / "runs" / run / "results.json").unlink()
+        study.main([*argv, "--so-far"])
+        assert len(server.requests) == calls  # --so-far asks the LLM nothing
+    so_far = (out / "study.md").read_text()
+    assert "**So far**: the comparison is not done; the tables hold the 6 runs that finished." in so_far
+    assert "| mad |" not in so_far and "| mad (own settings) |" not in so_far and "**So far**" not in full
+    assert full.split("| single |")[1].split("\n")[0] == so_far.split("| single |")[1].split("\n")[0]
+    report = full
     for method in (
         "econ_no_bne (policy trained 2 episodes)",
         "econ (policy trained 2 episodes)",
@@ -324,6 +337,16 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
     state = json.loads((out / "study_state.json").read_text())["stages"]
     assert state["train"]["done"] and state["compare"]["done"] and state["train"]["sittings"] == 1
+
+
+def test_a_report_so_far_needs_a_trained_policy_and_a_table_only_needs_a_finished_run(tmp_path):
+    with pytest.raises(ConfigError, match=r"--so-far: .* has no trained policy yet .*; run the study first"):
+        study.main(["--out", str(tmp_path / "study"), "--so-far"])
+    (tmp_path / "compare" / "runs" / "single").mkdir(parents=True)
+    with pytest.raises(EconError, match=r"--table-only: no run under .* has finished \(no results.json\)"):
+        study.compare_methods.main(["--out", str(tmp_path / "compare"), "--table-only"])
+    with pytest.raises(ConfigError, match=r"--table-only and --scaling-only: .* pass one of them"):
+        study.compare_methods.parse_args(["--table-only", "--scaling-only"])
 
 
 def test_the_replay_tolerance_serves_a_rebuilt_policy_as_far_off_as_the_svamp_records_and_not_exploration(tmp_path):

@@ -172,7 +172,7 @@ def test_a_mixed_teams_model_is_said_to_be_mixed_with_its_models(two_servers):
         "mixed team: coordinator openai_compatible/model-b, executors openai_compatible/model-a"
     )
     named = {"name": "pair", "coordinator": "x/c", "executors": ["x/a", "x/b", "x/a"]}
-    assert team_model(named) == "team pair: coordinator x/c, executors x/a, x/b"
+    assert team_model(named) == "team pair: coordinator x/c, executors x/a+x/b"
 
 
 def test_without_coordinator_every_role_shares_one_client(loopback):

@@ -9,6 +9,7 @@ import torch
 
 from econ.config.settings import Settings
 from econ.errors import ConfigError
+from econ.llm.team import team_roles
 from econ.nn.groups import effective_group_size
 from econ.run.inputs import error_reason, readable_file
 
@@ -57,11 +58,6 @@ def load_checkpoint_file(path: str | Path, key: str = "ckpt_path", fix: str = CK
     return checkpoint
 
 
-def team_text(team: dict[str, Any]) -> str:
-    executors = list(dict.fromkeys(team["executors"]))
-    return f"coordinator {team['coordinator']}, executors {'+'.join(executors)}"
-
-
 def check_team(checkpoint: dict[str, Any], team: dict[str, Any] | None) -> None:
     """The policy learnt per executor on its model: another team plays it only when the user says so.
 
@@ -72,8 +68,8 @@ def check_team(checkpoint: dict[str, Any], team: dict[str, Any] | None) -> None:
         return
     if (saved["coordinator"], list(saved["executors"])) != (team["coordinator"], list(team["executors"])):
         raise ConfigError(
-            f"allow_team_change=false: the checkpoint was trained by {team_text(saved)}, this run is "
-            f"{team_text(team)}; set allow_team_change=true to play it with this team"
+            f"allow_team_change=false: the checkpoint was trained by {team_roles(saved)}, this run is "
+            f"{team_roles(team)}; set allow_team_change=true to play it with this team"
         )
 
 

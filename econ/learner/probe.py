@@ -110,18 +110,8 @@ def _probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int
         dsd = -torch.autograd.grad(sd_total, u_live)[0]
 
     with torch.no_grad():
-        axis = torch.linspace(0.0, 1.0, points)
-        grid = torch.cartesian_prod(axis, axis)  # (G, 2)
-        b, n, dim = belief.shape
-        flat = belief.reshape(b * n, dim)
-        best_q, best_index = [], []
-        for chunk in flat.split(GRID_CHUNK):  # bounded memory: chunk × G critic rows at a time
-            q_grid = belief_net.critic(chunk.unsqueeze(1).expand(-1, len(grid), dim), grid.expand(len(chunk), -1, 2))
-            top = q_grid.max(dim=-1)
-            best_q.append(top.values)
-            best_index.append(top.indices)
-        best = grid[torch.cat(best_index)].reshape(b, n, 2)
-        gap = torch.cat(best_q).reshape(b, n) - belief_net.q_value(belief, u)
+        best, best_q = belief_net.best_response(belief, points, chunk=GRID_CHUNK)
+        gap = best_q - belief_net.q_value(belief, u)
 
         def along(column: int) -> list[tuple[float, float]]:
             out = []
@@ -135,7 +125,7 @@ def _probe(nets: Networks, batch: TransitionBatch, lambda_sd: float, points: int
         policy, best_action = belief_net.scale_action(u), belief_net.scale_action(best)
         played = belief_net.scale_action(batch.action)
         return Probe(
-            pairs=b * n,
+            pairs=gap.numel(),
             policy_T=policy[..., 0].mean().item(),
             policy_p=policy[..., 1].mean().item(),
             best_response_T=best_action[..., 0].mean().item(),

@@ -170,6 +170,12 @@ def describe_team(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def team_roles(described: dict[str, Any]) -> str:
+    """`coordinator X, executors A+B` (each executor model once, in order) for a team's description."""
+    executors = "+".join(dict.fromkeys(described["executors"]))
+    return f"coordinator {described['coordinator']}, executors {executors}"
+
+
 def team_model(described: dict[str, Any]) -> str:
     """The model a run played, from its team's description: the one label when every role shared it,
     otherwise which model played which role (the `model` of results.json and the compare tables)."""
@@ -177,7 +183,7 @@ def team_model(described: dict[str, Any]) -> str:
     if described.get("name") is None and set(executors) == {coordinator}:
         return str(coordinator)
     who = f"team {described['name']}" if described.get("name") else "mixed team"
-    return f"{who}: coordinator {coordinator}, executors {', '.join(dict.fromkeys(executors))}"
+    return f"{who}: {team_roles(described)}"
 
 
 def is_default_team(cfg: DictConfig) -> bool:

@@ -166,6 +166,25 @@ class BeliefNetwork(nn.Module):
         """Q_i(b_i, e_i) with e_i in normalised units: (B, N, belief_dim), (B, N, 2) -> (B, N)."""
         return self.critic(belief, u)
 
+    def best_response(
+        self, belief: Tensor, points: int = BEST_RESPONSE_GRID, chunk: int | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """argmax and max of Q_i(b_i, ·) over a points × points grid of [0, 1]²: (best u, its Q).
+
+        (..., belief_dim) -> (..., 2), (...). `chunk` bounds memory to chunk × points² critic
+        rows at a time; None scores every belief's grid at once.
+        """
+        axis = torch.linspace(0.0, 1.0, points, device=belief.device)
+        grid = torch.cartesian_prod(axis, axis)  # (G, 2)
+        flat = belief.reshape(-1, belief.shape[-1])
+        best_q, best_index = [], []
+        for rows in flat.split(chunk or max(len(flat), 1)):
+            top = self.critic(rows.unsqueeze(1).expand(-1, len(grid), -1), grid.expand(len(rows), -1, 2)).max(dim=-1)
+            best_q.append(top.values)
+            best_index.append(top.indices)
+        lead = belief.shape[:-1]
+        return grid[torch.cat(best_index)].reshape(*lead, 2), torch.cat(best_q).reshape(lead)
+
     def best_response_gap(self, belief: Tensor, u: Tensor, points: int = BEST_RESPONSE_GRID) -> Tensor:
         """ε_i = max_{u'} Q_i(b_i, u') − Q_i(b_i, u_i) ≥ 0, the max over a points × points grid of [0, 1]² and u_i.
 
@@ -173,13 +192,8 @@ class BeliefNetwork(nn.Module):
         response. Q_i reads only (b_i, u_i), so each agent's best response does not depend on
         the others' actions within a round. (B, N, belief_dim), (B, N, 2) -> (B, N).
         """
-        axis = torch.linspace(0.0, 1.0, points, device=u.device)
-        grid = torch.cartesian_prod(axis, axis)  # (G, 2)
-        batch, n, dim = belief.shape
-        q_grid = self.critic(
-            belief.unsqueeze(2).expand(batch, n, len(grid), dim), grid.expand(batch, n, len(grid), 2)
-        )  # (B, N, G)
-        return (q_grid.max(dim=-1).values - self.critic(belief, u)).clamp(min=0.0)
+        _, best_q = self.best_response(belief, points)
+        return (best_q - self.critic(belief, u)).clamp(min=0.0)
 
     def policy_parameters(self) -> list[nn.Parameter]:
         """The action head μ: moved only by the policy loss."""
