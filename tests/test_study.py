@@ -306,9 +306,10 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
         study.main(argv)  # every stage is done: nothing is played again
         assert len(server.requests) == calls
         full = (out / "study.md").read_text()
-        state = json.loads((out / "study_state.json").read_text())  # as if stopped while mad and mad_own played
-        state["stages"]["compare"]["done"] = False
-        (out / "study_state.json").write_text(json.dumps(state))
+        finished = json.loads((out / "study_state.json").read_text())["stages"]
+        stopped = json.loads((out / "study_state.json").read_text())  # as if stopped while mad and mad_own played
+        stopped["stages"]["compare"]["done"] = False
+        (out / "study_state.json").write_text(json.dumps(stopped))
         (out / "compare" / "compare.csv").unlink()
         for run in ("mad", "mad_own"):
             (out / "compare" / "runs" / run / "results.json").unlink()
@@ -335,8 +336,7 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
     assert "**What the trained critic says about its policy**" in report and "**What each update did**" in report
     assert "## What each protocol did" in report and "max_rounds" in report
     assert (out / "accuracy_by_round.png").stat().st_size > 0 and (out / "load.csv").read_text().count("\n") >= 2
-    state = json.loads((out / "study_state.json").read_text())["stages"]
-    assert state["train"]["done"] and state["compare"]["done"] and state["train"]["sittings"] == 1
+    assert finished["train"]["done"] and finished["compare"]["done"] and finished["train"]["sittings"] == 1
 
 
 def test_a_report_so_far_needs_a_trained_policy_and_a_table_only_needs_a_finished_run(tmp_path):
