@@ -83,6 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise ConfigError("--budget: matching needs the econ run; add econ to --methods or pass --budget none")
     if args.table_only and args.scaling_only:
         raise ConfigError("--table-only and --scaling-only: the token study runs calls; pass one of them")
+    args.no_scaling = args.no_scaling or args.table_only  # the token study makes calls
     if args.ckpt is not None:
         check_ckpt(args)
     return args
@@ -192,7 +193,7 @@ def finished_runs(runs: Path) -> dict[str, Path]:
     names = [name for name, _ in table_runs({path.parent.name: path for path in runs.glob("*/results.json")})]
     if not names:
         raise EconError(f"--table-only: no run under {runs} has finished (no results.json); nothing to table yet")
-    unfinished = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in names) if runs.is_dir() else []
+    unfinished = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in names)
     if unfinished:
         log.info("--table-only: not finished, left out: %s", ", ".join(unfinished))
     return {name: runs / name / "results.json" for name in names}
@@ -485,7 +486,6 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     scaling = None
     if args.table_only:
-        args.no_scaling = True
         paths = finished_runs(out / "runs")
     elif not args.scaling_only:
         econ_results = run_econ(args, out / "runs")

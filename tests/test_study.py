@@ -306,8 +306,8 @@ def test_one_command_trains_compares_reports_and_resumes_with_no_repeated_call(t
         study.main(argv)  # every stage is done: nothing is played again
         assert len(server.requests) == calls
         full = (out / "study.md").read_text()
-        finished = json.loads((out / "study_state.json").read_text())["stages"]
-        stopped = json.loads((out / "study_state.json").read_text())  # as if stopped while mad and mad_own played
+        saved = (out / "study_state.json").read_text()
+        finished, stopped = json.loads(saved)["stages"], json.loads(saved)  # stopped: as if mad and mad_own played
         stopped["stages"]["compare"]["done"] = False
         (out / "study_state.json").write_text(json.dumps(stopped))
         (out / "compare" / "compare.csv").unlink()
