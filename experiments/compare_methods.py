@@ -217,6 +217,7 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
     low, high = s["accuracy_ci95"]
     sampling = s.get("sampling") or {}
     own = run is not None and run != method
+    wall_s, replayed, cache_only = play_wall(method, results_path)
     return {
         "method": method,
         "run": run or method,
@@ -238,7 +239,9 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
         "prompt_tokens_per_problem": s["prompt_tokens"] / n,
         "completion_tokens_per_problem": s["completion_tokens"] / n,
         "tokens_per_problem": s["tokens_per_problem"],
-        "wall_s_per_problem": s["wall_s"] / n,
+        "wall_s_per_problem": (s["wall_s"] if wall_s is None else wall_s) / n,
+        "replayed_problems": replayed,
+        "cache_only_problems": cache_only,
         "cache_hits": s["cache_hits"],
         # USD of tokens spent at the model configs' prices (cache hits cost nothing); None: no priced model
         "cost_usd": s.get("cost_usd"),
@@ -248,6 +251,61 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
         "team": team_text(results.get("team")),
         "results_json": str(results_path),
     }
+
+
+def play_wall(method: str, results_path: Path) -> tuple[float | None, int, int]:
+    """(wall s summed over the run's problems as played, problems replayed, problems only the cache served).
+
+    A problem whose every LLM call the cache served was not generated in this run: its wall_s times reading
+    the cache. When the per-problem log holds an earlier record of it that made live calls and reached the
+    same answer with as many calls (a policy rebuilt on another machine replays the recorded replies under a
+    drifted fingerprint), that record's wall_s is the play that made the replies and stands in. Without one
+    the problem counts as served by the cache alone. (None, 0, 0) when the log does not record wall times.
+    """
+    policy = json.loads(results_path.read_text())["methods"][method].get("policy")
+    played: dict[str, dict] = {}  # problem -> its latest record that made live calls
+    walls: dict[str, tuple[float, str]] = {}  # problem -> (wall s, "played" | "replayed" | "cache")
+    for record in read_jsonl(results_path.parent / f"results_{method}.jsonl"):
+        if "wall_s" not in record:
+            return None, 0, 0
+        pid, calls = record["problem_id"], record["llm_calls"]
+        live = record["cache_hits"] < calls or calls == 0
+        if policy is None or record.get("policy", "") == policy:
+            earlier = played.get(pid)
+            if live:
+                walls[pid] = (record["wall_s"], "played")
+            elif earlier and (earlier["final_answer"], earlier["llm_calls"]) == (record["final_answer"], calls):
+                walls[pid] = (earlier["wall_s"], "replayed")
+            else:
+                walls[pid] = (record["wall_s"], "cache")
+        if live:
+            played[pid] = record
+    kinds = [kind for _, kind in walls.values()]
+    return sum(wall for wall, _ in walls.values()), kinds.count("replayed"), kinds.count("cache")
+
+
+def wall_cell(row: dict) -> str:
+    """Wall s per problem, marked * when replayed problems took the earlier play's time, † when the cache alone served some."""
+    marks = ("*" if row.get("replayed_problems") else "") + ("†" if row.get("cache_only_problems") else "")
+    return f"{row['wall_s_per_problem']:.2f}{marks}"
+
+
+def wall_notes(rows: list[dict]) -> list[str]:
+    """The footnotes behind the marks of wall_cell, one per marked row."""
+    notes = []
+    for r in rows:
+        if r.get("replayed_problems"):
+            notes.append(
+                f"* {r['replayed_problems']} of {r['run']}'s problems were replayed from the cache by a rebuilt "
+                "policy (same answers, same calls): their wall time is the earlier play's that made those replies, "
+                "from the same per-problem log."
+            )
+        if r.get("cache_only_problems"):
+            notes.append(
+                f"† {r['run']}: {r['cache_only_problems']} problems served entirely by the cache with no earlier "
+                "play in this run: their wall time is reading the cache, not generating."
+            )
+    return notes
 
 
 def team_text(team: dict | None) -> str:
@@ -378,7 +436,7 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
             f"| {r['label']} | {r['budget']} | {r['sampling']} | {r['n']} "
             f"| {r['accuracy']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}] | {r['vs_econ']} "
             f"| {r['parse_rate']:.1%} | {r['llm_calls_per_problem']:.2f} | {r['prompt_tokens_per_problem']:.0f} "
-            f"| {r['completion_tokens_per_problem']:.0f} | {r['wall_s_per_problem']:.2f} | {r['cache_hits']} "
+            f"| {r['completion_tokens_per_problem']:.0f} | {wall_cell(r)} | {r['cache_hits']} "
             f"| {cost_cell(r.get('cost_usd_per_problem'))} |"
         )
     lines += [
@@ -398,6 +456,9 @@ def write_markdown(rows: list[dict], note: str, path: Path, scaling: str | None)
         ),
         "",
     ]
+    notes = wall_notes(rows)
+    if notes:
+        lines += [*notes, ""]
     if scaling:
         lines += [scaling, ""]
     path.write_text("\n".join(lines))

@@ -311,3 +311,39 @@ def test_paths_with_hydra_syntax_pass_through_overrides_unchanged():
     assert override.value() == str(path)
     with pytest.raises(ConfigError, match="single quote"):
         compare_methods.path_override("ckpt_path", Path("/runs/it's/last.ckpt"))
+
+
+def test_a_run_replayed_from_the_cache_reports_the_wall_time_of_the_play_that_made_its_replies(tmp_path):
+    run = fake_run(tmp_path / "run", {"econ": summary(0.25, 5.0, policy="rebuilt", wall_s=4 * 0.3)})
+    record = {"correct": False, "final_answer": "7", "llm_calls": 5}
+    played = [{**record, "problem_id": pid, "policy": "first", "cache_hits": 1, "wall_s": 40.0} for pid in IDS]
+    # the rebuilt policy replayed a, b, c from the cache; d's calls changed and it was played again
+    replayed = [{**record, "problem_id": pid, "policy": "rebuilt", "cache_hits": 5, "wall_s": 0.3} for pid in IDS[:3]]
+    again = {**record, "problem_id": "svamp:d", "policy": "rebuilt", "cache_hits": 2, "wall_s": 30.0}
+    (tmp_path / "run" / "results_econ.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in [*played, *replayed, again])
+    )
+    row = compare_methods.read_row("econ", run, untrained=False)
+    assert row["wall_s_per_problem"] == pytest.approx((3 * 40.0 + 30.0) / 4)
+    assert row["replayed_problems"] == 3 and row["cache_only_problems"] == 0
+    compare_methods.add_paired([row])
+    compare_methods.write_markdown([row], "", tmp_path / "compare.md", scaling=None)
+    table = (tmp_path / "compare.md").read_text()
+    assert "| 37.50* |" in table and "* 3 of econ's problems were replayed from the cache" in table
+
+
+def test_a_problem_the_cache_served_with_no_earlier_play_is_marked_as_reading_the_cache(tmp_path):
+    run = fake_run(tmp_path / "run", {"self_consistency": summary(0.25, 5.0, wall_s=4 * 0.2)})
+    (tmp_path / "run" / "results_self_consistency.jsonl").write_text(
+        "".join(
+            json.dumps({"problem_id": pid, "correct": False, "llm_calls": 5, "cache_hits": 5, "wall_s": 0.2}) + "\n"
+            for pid in IDS
+        )
+    )
+    row = compare_methods.read_row("self_consistency", run, untrained=False)
+    assert row["wall_s_per_problem"] == pytest.approx(0.2)
+    assert row["replayed_problems"] == 0 and row["cache_only_problems"] == 4
+    compare_methods.add_paired([row])
+    compare_methods.write_markdown([row], "", tmp_path / "compare.md", scaling=None)
+    table = (tmp_path / "compare.md").read_text()
+    assert "| 0.20† |" in table and "† self_consistency: 4 problems served entirely by the cache" in table
