@@ -296,7 +296,7 @@ def wall_notes(rows: list[dict]) -> list[str]:
     for r in rows:
         if r.get("replayed_problems"):
             notes.append(
-                f"* {r['replayed_problems']} of {r['run']}'s problems were replayed from the cache by a rebuilt "
+                f"\\* {r['replayed_problems']} of {r['run']}'s problems were replayed from the cache by a rebuilt "
                 "policy (same answers, same calls): their wall time is the earlier play's that made those replies, "
                 "from the same per-problem log."
             )
