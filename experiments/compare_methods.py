@@ -217,7 +217,7 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
     low, high = s["accuracy_ci95"]
     sampling = s.get("sampling") or {}
     own = run is not None and run != method
-    wall_s, replayed, cache_only = play_wall(method, results_path)
+    wall_s, replayed, cache_only = play_wall(results_path.parent / f"results_{method}.jsonl", s.get("policy"))
     return {
         "method": method,
         "run": run or method,
@@ -253,8 +253,13 @@ def read_row(method: str, results_path: Path, untrained: bool, run: str | None =
     }
 
 
-def play_wall(method: str, results_path: Path) -> tuple[float | None, int, int]:
-    """(wall s summed over the run's problems as played, problems replayed, problems only the cache served).
+def made_by(record: dict, policy: str | None) -> bool:
+    """Whether a per-problem record is the policy's that results.json names (None: a run that names none)."""
+    return policy is None or record.get("policy", "") == policy
+
+
+def play_wall(rows_path: Path, policy: str | None) -> tuple[float | None, int, int]:
+    """(wall s summed over the policy's problems as played, problems replayed, problems only the cache served).
 
     A problem whose every LLM call the cache served was not generated in this run: its wall_s times reading
     the cache. When the per-problem log holds an earlier record of it that made live calls and reached the
@@ -262,15 +267,14 @@ def play_wall(method: str, results_path: Path) -> tuple[float | None, int, int]:
     drifted fingerprint), that record's wall_s is the play that made the replies and stands in. Without one
     the problem counts as served by the cache alone. (None, 0, 0) when the log does not record wall times.
     """
-    policy = json.loads(results_path.read_text())["methods"][method].get("policy")
     played: dict[str, dict] = {}  # problem -> its latest record that made live calls
     walls: dict[str, tuple[float, str]] = {}  # problem -> (wall s, "played" | "replayed" | "cache")
-    for record in read_jsonl(results_path.parent / f"results_{method}.jsonl"):
+    for record in read_jsonl(rows_path):
         if "wall_s" not in record:
             return None, 0, 0
         pid, calls = record["problem_id"], record["llm_calls"]
         live = record["cache_hits"] < calls or calls == 0
-        if policy is None or record.get("policy", "") == policy:
+        if made_by(record, policy):
             earlier = played.get(pid)
             if live:
                 walls[pid] = (record["wall_s"], "played")
@@ -348,7 +352,7 @@ def correct_by_problem(method: str, results_path: Path) -> dict[str, bool]:
     return {
         r["problem_id"]: bool(r["correct"])
         for r in read_jsonl(results_path.parent / f"results_{method}.jsonl")
-        if policy is None or r.get("policy", "") == policy
+        if made_by(r, policy)
     }
 
 
